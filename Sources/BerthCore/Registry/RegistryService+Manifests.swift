@@ -1,0 +1,67 @@
+import Foundation
+
+/// The outcome of a manifest push.
+public struct PushedManifest: Sendable {
+    public var digest: Digest
+    public var subject: Digest?
+    public var tags: [String]
+}
+
+extension RegistryService {
+    /// Validates and stores a manifest pushed to `reference`, tagging it with the reference's tag (if any)
+    /// and `extraTags`.
+    public func putManifest(_ body: Data, contentType: String?, reference: ManifestReference,
+                            extraTags: [String], in repository: RepositoryName) async throws -> PushedManifest {
+        guard body.count <= options.manifestMaxBytes else {
+            throw RegistryError(.tooLarge, "manifest exceeds \(options.manifestMaxBytes) bytes")
+        }
+        let digest: Digest
+        var tags = extraTags
+        switch reference {
+        case .digest(let expected):
+            digest = Digest.of(body, algorithm: expected.algorithm)
+            guard digest == expected else {
+                throw RegistryError(.digestInvalid, "manifest digest does not match its content")
+            }
+        case .tag(let tag):
+            digest = Digest.of(body)
+            tags.insert(tag, at: 0)
+        }
+        for tag in tags where !Tag.isValid(tag) {
+            throw RegistryError(.manifestInvalid, "invalid tag \(tag.prefix(130))")
+        }
+        let parsed = try ManifestParser.parse(body, contentType: contentType)
+        if !parsed.blobs.isEmpty, let missing = try await metadata.missingBlobs(parsed.blobs, in: repository).first {
+            throw RegistryError(.manifestBlobUnknown, "blob unknown to registry: \(missing)")
+        }
+        if !parsed.children.isEmpty,
+           let missing = try await metadata.missingManifests(parsed.children, in: repository).first {
+            throw RegistryError(.manifestBlobUnknown, "manifest unknown to registry: \(missing)")
+        }
+        var seen = Set<String>()
+        tags = tags.filter { seen.insert($0).inserted }
+        let record = ManifestRecord(
+            repository: repository, digest: digest, mediaType: parsed.mediaType, content: body,
+            artifactType: parsed.artifactType, subject: parsed.subject, annotations: parsed.annotations,
+            references: parsed.blobs + parsed.children, pushedAt: Date())
+        try await metadata.putManifest(record, tags: tags)
+        return PushedManifest(digest: digest, subject: parsed.subject, tags: tags)
+    }
+
+    public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord {
+        guard let record = try await metadata.manifest(reference, in: repository) else {
+            throw RegistryError(.manifestUnknown, "manifest unknown to registry")
+        }
+        return record
+    }
+
+    /// Deleting by digest removes the manifest and its tags; deleting by tag removes only the tag.
+    public func deleteManifest(_ reference: ManifestReference, in repository: RepositoryName) async throws {
+        let deleted: Bool
+        switch reference {
+        case .digest(let digest): deleted = try await metadata.deleteManifest(digest, in: repository)
+        case .tag(let tag): deleted = try await metadata.deleteTag(tag, in: repository)
+        }
+        guard deleted else { throw RegistryError(.manifestUnknown, "manifest unknown to registry") }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// Limits and switches of the registry domain.
+public struct RegistryOptions: Sendable {
+    /// The largest manifest accepted, in bytes.
+    public var manifestMaxBytes: Int = 4 * 1024 * 1024
+    /// The largest page of tags or repositories returned at once.
+    public var maxPageSize: Int = 10_000
+
+    public init(manifestMaxBytes: Int = 4 * 1024 * 1024, maxPageSize: Int = 10_000) {
+        self.manifestMaxBytes = manifestMaxBytes
+        self.maxPageSize = maxPageSize
+    }
+}
+
+/// The registry domain: blobs, uploads, manifests, tags, referrers and listings, over a blob store and a
+/// metadata store. It knows nothing of HTTP; errors are `RegistryError`s with spec codes.
+public final class RegistryService: Sendable {
+    let blobs: any BlobStore
+    let metadata: any MetadataStore
+    public let options: RegistryOptions
+    let logger: Logger
+
+    /// Serializes requests on one upload session.
+    let uploadLocks = KeyedLock<UploadID>()
+    /// Running hashes of upload sessions, so that completing an upload need not read it back.
+    /// Lost on restart; an upload without one is hashed from its staged bytes.
+    let runningHashes = Mutex<[UploadID: RunningHash]>([:])
+
+    public init(blobs: any BlobStore, metadata: any MetadataStore, options: RegistryOptions = .init(),
+                logger: Logger = Logger(label: "berth.registry")) {
+        self.blobs = blobs
+        self.metadata = metadata
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Removes staged uploads that no session refers to: leftovers of monolithic uploads cut off by a crash.
+    public func removeOrphanedUploads() async throws {
+        let sessions = Set(try await metadata.uploadIDs())
+        for id in try await blobs.uploadIDs() where !sessions.contains(id) {
+            try await blobs.deleteUpload(id)
+        }
+        for id in sessions where try await blobs.uploadSize(id) == nil {
+            try await metadata.deleteUpload(id)
+        }
+    }
+}
+
+struct RunningHash: Sendable {
+    var offset: Int64
+    var hasher: DigestHasher
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Which blobs exist and which repository may serve them.
+public protocol BlobIndex: Sendable {
+    /// The blob's size when it is visible in `repository`.
+    func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64?
+    /// Records a stored blob and makes it visible in `repository`.
+    func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName) async throws
+    /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot.
+    func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName) async throws -> Bool
+    /// Hides a blob from `repository`. Returns false when it was not visible there.
+    func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool
+    /// The digests among `digests` that are not visible in `repository`.
+    func missingBlobs(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest]
+}
+
+/// Manifests, tags and the referrers index.
+public protocol ManifestIndex: Sendable {
+    /// Stores a manifest, its references and tags in one durable transaction.
+    func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws
+    func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord?
+    /// The digests among `digests` that are not manifests of `repository`.
+    func missingManifests(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest]
+    /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist.
+    func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool
+    /// Deletes a tag only. Returns false when it did not exist.
+    func deleteTag(_ tag: String, in repository: RepositoryName) async throws -> Bool
+    /// Tags in lexical order after `last`; nil when the repository is unknown.
+    func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> [String]?
+    /// Repository names in lexical order after `last`.
+    func repositories(after last: String?, limit: Int) async throws -> [String]
+    /// Manifests of `repository` whose subject is `subject`, optionally of one artifact type.
+    func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor]
+}
+
+/// Upload sessions, which must survive restarts.
+public protocol UploadSessions: Sendable {
+    func createUpload(_ id: UploadID, in repository: RepositoryName) async throws
+    func uploadRepository(_ id: UploadID) async throws -> RepositoryName?
+    func deleteUpload(_ id: UploadID) async throws
+    func uploadIDs() async throws -> [UploadID]
+}
+
+public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions
+
+/// A stored manifest.
+public struct ManifestRecord: Sendable {
+    public var repository: RepositoryName
+    public var digest: Digest
+    public var mediaType: String
+    public var content: Data
+    public var artifactType: String?
+    public var subject: Digest?
+    public var annotations: [String: String]?
+    /// Blobs and child manifests this manifest refers to.
+    public var references: [Digest]
+    public var pushedAt: Date
+
+    public init(repository: RepositoryName, digest: Digest, mediaType: String, content: Data,
+                artifactType: String?, subject: Digest?, annotations: [String: String]?,
+                references: [Digest], pushedAt: Date) {
+        self.repository = repository
+        self.digest = digest
+        self.mediaType = mediaType
+        self.content = content
+        self.artifactType = artifactType
+        self.subject = subject
+        self.annotations = annotations
+        self.references = references
+        self.pushedAt = pushedAt
+    }
+}

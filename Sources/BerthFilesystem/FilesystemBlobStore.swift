@@ -1,0 +1,157 @@
+import BerthCore
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Blobs on the local filesystem, content-addressed: `blobs/<algorithm>/<first two hex>/<hex>`.
+/// Uploads stage in `uploads/<id>` on the same filesystem, so completing one is an atomic rename.
+public final class FilesystemBlobStore: BlobStore {
+    let root: String
+    /// fsync files and folders before a write is acknowledged.
+    let synchronous: Bool
+    let pool: NIOThreadPool
+    /// Bytes gathered from the network before one write, and read per chunk when serving.
+    static let ioChunk = 1 << 20
+
+    public init(root: String, synchronous: Bool = true, pool: NIOThreadPool = .singleton) throws {
+        self.root = root
+        self.synchronous = synchronous
+        self.pool = pool
+        try POSIXFile.makeDirectories(uploadsPath, durable: synchronous)
+        for algorithm in Digest.Algorithm.allCases {
+            try POSIXFile.makeDirectories("\(root)/blobs/\(algorithm.rawValue)", durable: synchronous)
+        }
+    }
+
+    var uploadsPath: String { "\(root)/uploads" }
+
+    func uploadPath(_ id: UploadID) -> String { "\(uploadsPath)/\(id.value)" }
+
+    func blobFolder(_ digest: Digest) -> String {
+        "\(root)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))"
+    }
+
+    func blobPath(_ digest: Digest) -> String { "\(blobFolder(digest))/\(digest.encoded)" }
+
+    private func run<T: Sendable>(_ work: @Sendable @escaping () throws -> T) async throws -> T {
+        try await pool.runIfActive(work)
+    }
+
+    // MARK: Reading
+
+    public func contains(_ digest: Digest) async throws -> Bool {
+        let path = blobPath(digest)
+        return try await run { try POSIXFile.size(path) != nil }
+    }
+
+    public func read(_ digest: Digest, range: ClosedRange<Int64>,
+                     into sink: (ByteBuffer) async throws -> Void) async throws {
+        try await readFile(blobPath(digest), range: range, into: sink)
+    }
+
+    private func readFile(_ path: String, range: ClosedRange<Int64>,
+                          into sink: (ByteBuffer) async throws -> Void) async throws {
+        guard let fd = try await run({ try POSIXFile.openIfExists(path, O_RDONLY) }) else {
+            throw POSIXFile.Failure(operation: "open", path: path, errno: ENOENT)
+        }
+        defer { POSIXFile.close(fd) }
+        var offset = range.lowerBound
+        let allocator = ByteBufferAllocator()
+        while offset <= range.upperBound {
+            let want = Int(min(Int64(Self.ioChunk), range.upperBound - offset + 1))
+            let start = offset
+            let buffer = try await run {
+                var buffer = allocator.buffer(capacity: want)
+                _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
+                    try POSIXFile.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: start, path: path)
+                }
+                return buffer
+            }
+            guard buffer.readableBytes > 0 else { break }
+            offset += Int64(buffer.readableBytes)
+            try await sink(buffer)
+        }
+    }
+
+    // MARK: Uploads
+
+    public func createUpload(_ id: UploadID) async throws {
+        let path = uploadPath(id), folder = uploadsPath, sync = synchronous
+        try await run {
+            let fd = try POSIXFile.open(path, O_WRONLY | O_CREAT | O_EXCL)
+            POSIXFile.close(fd)
+            if sync { try POSIXFile.syncDirectory(folder) }
+        }
+    }
+
+    public func uploadSize(_ id: UploadID) async throws -> Int64? {
+        let path = uploadPath(id)
+        return try await run { try POSIXFile.size(path) }
+    }
+
+    public func appendUpload(_ id: UploadID, at offset: Int64,
+                             _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
+        let path = uploadPath(id), sync = synchronous
+        guard let fd = try await run({ try POSIXFile.openIfExists(path, O_WRONLY) }) else {
+            throw RegistryError(.blobUploadUnknown, "blob upload unknown to registry")
+        }
+        defer { POSIXFile.close(fd) }
+        var end = offset
+        var pending = ByteBufferAllocator().buffer(capacity: Self.ioChunk)
+        do {
+            for try await chunk in data {
+                pending.writeImmutableBuffer(chunk)
+                if pending.readableBytes >= Self.ioChunk {
+                    end = try await write(pending, to: fd, at: end, path: path)
+                    pending.clear()
+                }
+            }
+            if pending.readableBytes > 0 {
+                end = try await write(pending, to: fd, at: end, path: path)
+            }
+            if sync && end != offset { try await run { try POSIXFile.sync(fd, path: path) } }
+        } catch {
+            // Nothing of a failed request stays staged: the client will resume from `offset`.
+            POSIXFile.truncate(fd, to: offset)
+            throw error
+        }
+        return end
+    }
+
+    private func write(_ buffer: ByteBuffer, to fd: Int32, at offset: Int64, path: String) async throws -> Int64 {
+        try await run {
+            try buffer.withUnsafeReadableBytes { try POSIXFile.write(fd, $0, at: offset, path: path) }
+            return offset + Int64(buffer.readableBytes)
+        }
+    }
+
+    public func readUpload(_ id: UploadID, into sink: (ByteBuffer) async throws -> Void) async throws {
+        let path = uploadPath(id)
+        guard let size = try await run({ try POSIXFile.size(path) }) else {
+            throw RegistryError(.blobUploadUnknown, "blob upload unknown to registry")
+        }
+        if size > 0 { try await readFile(path, range: 0...(size - 1), into: sink) }
+    }
+
+    public func commitUpload(_ id: UploadID, as digest: Digest) async throws {
+        let source = uploadPath(id), folder = blobFolder(digest), target = blobPath(digest), sync = synchronous
+        try await run {
+            // The staged bytes were synced when each append was acknowledged.
+            try POSIXFile.makeDirectories(folder, durable: sync)
+            try POSIXFile.rename(source, target)
+            if sync { try POSIXFile.syncDirectory(folder) }
+        }
+    }
+
+    public func deleteUpload(_ id: UploadID) async throws {
+        let path = uploadPath(id)
+        try await run { try POSIXFile.remove(path) }
+    }
+
+    public func uploadIDs() async throws -> [UploadID] {
+        let folder = uploadsPath
+        return try await run { try POSIXFile.listDirectory(folder) }.compactMap { try? UploadID(validating: $0) }
+    }
+}

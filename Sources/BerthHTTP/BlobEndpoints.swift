@@ -1,0 +1,44 @@
+import BerthCore
+import Hummingbird
+
+extension RegistryAPI {
+    func getBlob(_ name: RepositoryName, _ digestString: String, _ request: Request, head: Bool) async throws -> Response {
+        let digest = try Self.digest(digestString)
+        let size = try await service.blobSize(digest, in: name)
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream",
+            .dockerContentDigest: digest.description,
+            .acceptRanges: "bytes",
+            .eTag: "\"\(digest)\"",
+        ]
+        let status: HTTPResponse.Status
+        let range: ClosedRange<Int64>?
+        switch ByteRange.resolve(request.headers[.range], size: size) {
+        case .whole:
+            status = .ok
+            range = size > 0 ? 0...(size - 1) : nil
+        case .partial(let r):
+            status = .partialContent
+            range = r
+            headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
+        case .unsatisfiable:
+            headers[.contentRange] = "bytes */\(size)"
+            return ErrorResponse.response(RegistryError(.rangeInvalid, "requested range not satisfiable"),
+                                          headers: headers, includeBody: !head)
+        }
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
+        headers[.contentLength] = String(length)
+        guard !head, let range else { return Response(status: status, headers: headers, body: ResponseBody()) }
+        let service = self.service
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
+            try await service.readBlob(digest, range: range) { try await writer.write($0) }
+            try await writer.finish(nil)
+        })
+    }
+
+    func deleteBlob(_ name: RepositoryName, _ digestString: String) async throws -> Response {
+        let digest = try Self.digest(digestString)
+        try await service.deleteBlob(digest, in: name)
+        return Self.empty(.accepted, [:])
+    }
+}

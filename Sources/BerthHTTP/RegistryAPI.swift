@@ -1,0 +1,90 @@
+import BerthCore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The OCI Distribution API: recognizes `/v2` routes, calls the registry service, and turns its results and
+/// errors into spec responses.
+struct RegistryAPI<Context: RequestContext>: Sendable {
+    let service: RegistryService
+
+    func respond(to request: Request, context: Context) async -> Response {
+        var response: Response
+        do {
+            guard let route = try RegistryRoute.parse(request.uri.path) else {
+                throw RegistryError(.notFound, "no such route")
+            }
+            response = try await dispatch(route, request, context)
+        } catch let error as RegistryError {
+            response = ErrorResponse.response(error, includeBody: request.method != .head)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            response = ErrorResponse.response(RegistryError(.tooLarge, "request body too large"),
+                                              includeBody: request.method != .head)
+        } catch {
+            context.logger.error("request failed: \(String(reflecting: error))")
+            response = ErrorResponse.response(RegistryError(.internalError, "internal error"),
+                                              includeBody: request.method != .head)
+        }
+        response.headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        return response
+    }
+
+    private func dispatch(_ route: RegistryRoute, _ request: Request, _ context: Context) async throws -> Response {
+        let method = request.method
+        switch (route, method) {
+        case (.base, .get), (.base, .head):
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: "{}")))
+        case (.catalog, .get):
+            return try await catalog(request)
+        case (.tags(let name), .get):
+            return try await tags(name, request)
+        case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+            return try await getManifest(name, reference, head: method == .head)
+        case (.manifest(let name, let reference), .put):
+            return try await putManifest(name, reference, request, context)
+        case (.manifest(let name, let reference), .delete):
+            return try await deleteManifest(name, reference)
+        case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+            return try await getBlob(name, digest, request, head: method == .head)
+        case (.blob(let name, let digest), .delete):
+            return try await deleteBlob(name, digest)
+        case (.uploads(let name), .post):
+            return try await startUpload(name, request)
+        case (.upload(let name, let id), .get):
+            return try await uploadStatus(name, id)
+        case (.upload(let name, let id), .patch):
+            return try await patchUpload(name, id, request)
+        case (.upload(let name, let id), .put):
+            return try await finishUpload(name, id, request)
+        case (.upload(let name, let id), .delete):
+            return try await cancelUpload(name, id)
+        case (.referrers(let name, let digest), .get):
+            return try await referrers(name, digest, request)
+        default:
+            throw RegistryError(.methodNotAllowed, "method not allowed on this route")
+        }
+    }
+}
+
+extension RegistryAPI {
+    static func digest(_ string: some StringProtocol) throws(RegistryError) -> Digest {
+        try Digest(parsing: string)
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, contentType: String = "application/json",
+                     headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let bytes = try encoder.encode(value)
+        var headers = headers
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func empty(_ status: HTTPResponse.Status, _ headers: HTTPFields) -> Response {
+        var headers = headers
+        headers[.contentLength] = "0"
+        return Response(status: status, headers: headers, body: ResponseBody())
+    }
+}

@@ -1,0 +1,89 @@
+import BerthCore
+import Hummingbird
+
+extension RegistryAPI {
+    /// `POST /v2/<name>/blobs/uploads/`: a monolithic upload (`?digest=`), a cross-repository mount
+    /// (`?mount=&from=`), or a new upload session.
+    func startUpload(_ name: RepositoryName, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        if let mount = query["mount"] {
+            let digest = try Self.digest(mount)
+            if let from = query["from"], let source = try? RepositoryName(validating: from),
+               try await service.mountBlob(digest, from: source, into: name) {
+                return blobCreated(name, digest)
+            }
+            // Not mountable: fall back to an ordinary upload session, as the spec allows.
+        } else if let digestString = query["digest"] {
+            let digest = try Self.digest(digestString)
+            try await service.uploadMonolithic(digest, in: name, request.body)
+            return blobCreated(name, digest)
+        }
+        let id = try await service.startUpload(in: name)
+        return uploadResponse(.accepted, name, id.value, size: 0)
+    }
+
+    func uploadStatus(_ name: RepositoryName, _ idString: String) async throws -> Response {
+        let id = try UploadID(validating: idString)
+        let size = try await service.uploadOffset(id, in: name)
+        return uploadResponse(.noContent, name, id.value, size: size)
+    }
+
+    func patchUpload(_ name: RepositoryName, _ idString: String, _ request: Request) async throws -> Response {
+        let id = try UploadID(validating: idString)
+        let start = try Self.chunkStart(request)
+        let size = try await service.appendUpload(id, in: name, start: start, request.body)
+        return uploadResponse(.accepted, name, id.value, size: size)
+    }
+
+    func finishUpload(_ name: RepositoryName, _ idString: String, _ request: Request) async throws -> Response {
+        let id = try UploadID(validating: idString)
+        guard let digestString = request.uri.queryParameters["digest"] else {
+            throw RegistryError(.digestInvalid, "the digest query parameter is required")
+        }
+        let digest = try Self.digest(digestString)
+        let start = try Self.chunkStart(request)
+        try await service.completeUpload(id, in: name, digest: digest, start: start, request.body)
+        return blobCreated(name, digest)
+    }
+
+    func cancelUpload(_ name: RepositoryName, _ idString: String) async throws -> Response {
+        let id = try UploadID(validating: idString)
+        try await service.cancelUpload(id, in: name)
+        return Self.empty(.noContent, [:])
+    }
+
+    // MARK: Helpers
+
+    func blobCreated(_ name: RepositoryName, _ digest: Digest) -> Response {
+        Self.empty(.created, [.location: "/v2/\(name)/blobs/\(digest)", .dockerContentDigest: digest.description])
+    }
+
+    /// Upload progress as the spec reports it: `Range: 0-<last byte>` (`0-0` before the first byte).
+    func uploadResponse(_ status: HTTPResponse.Status, _ name: RepositoryName, _ id: String, size: Int64) -> Response {
+        Self.empty(status, [
+            .location: "/v2/\(name)/blobs/uploads/\(id)",
+            .range: "0-\(max(size - 1, 0))",
+            .dockerUploadUUID: id,
+        ])
+    }
+
+    /// The first byte offset of a chunk from `Content-Range: <start>-<end>`, checked against Content-Length.
+    static func chunkStart(_ request: Request) throws(RegistryError) -> Int64? {
+        guard let header = request.headers[.contentRange] else { return nil }
+        var value = Substring(header)
+        for prefix in ["bytes=", "bytes "] where value.hasPrefix(prefix) {
+            value = value.dropFirst(prefix.count)
+        }
+        if let slash = value.firstIndex(of: "/") { value = value[..<slash] }
+        let bounds = value.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start
+        else {
+            throw RegistryError(.rangeInvalid, "invalid Content-Range")
+        }
+        let rangeLength: Int64 = end - start + 1
+        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length != rangeLength {
+            throw RegistryError(.rangeInvalid, "Content-Range does not match Content-Length")
+        }
+        return start
+    }
+}

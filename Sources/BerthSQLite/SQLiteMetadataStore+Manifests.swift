@@ -1,0 +1,130 @@
+import BerthCore
+import Foundation
+import GRDB
+
+extension SQLiteMetadataStore: ManifestIndex {
+    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+        let annotations = try manifest.annotations.map { try String(decoding: JSONEncoder.sorted.encode($0), as: UTF8.self) }
+        try await pool.write { db in
+            let repository = manifest.repository.value, digest = manifest.digest.description
+            let pushedAt = Int64(manifest.pushedAt.timeIntervalSince1970 * 1000)
+            try Self.ensureRepository(db, repository)
+            try db.execute(sql: """
+                INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations, pushed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING
+                """, arguments: [repository, digest, manifest.mediaType, manifest.content.count, manifest.content,
+                                 manifest.artifactType, manifest.subject?.description, annotations, pushedAt])
+            for reference in Set(manifest.references) {
+                try db.execute(sql: """
+                    INSERT INTO manifest_references (repository, manifest, reference) VALUES (?, ?, ?)
+                    ON CONFLICT (repository, manifest, reference) DO NOTHING
+                    """, arguments: [repository, digest, reference.description])
+            }
+            for tag in tags {
+                try db.execute(sql: """
+                    INSERT INTO tags (repository, name, manifest, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (repository, name) DO UPDATE SET manifest = excluded.manifest, updated_at = excluded.updated_at
+                    """, arguments: [repository, tag, digest, pushedAt])
+            }
+        }
+    }
+
+    public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord? {
+        let row = try await pool.read { db -> Row? in
+            switch reference {
+            case .digest(let digest):
+                return try Row.fetchOne(db, sql: """
+                    SELECT digest, media_type, content, artifact_type, subject, pushed_at FROM manifests
+                    WHERE repository = ? AND digest = ?
+                    """, arguments: [repository.value, digest.description])
+            case .tag(let tag):
+                return try Row.fetchOne(db, sql: """
+                    SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at
+                    FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest
+                    WHERE t.repository = ? AND t.name = ?
+                    """, arguments: [repository.value, tag])
+            }
+        }
+        guard let row else { return nil }
+        let subject: String? = row["subject"]
+        return ManifestRecord(
+            repository: repository, digest: try Digest(parsing: row["digest"] as String),
+            mediaType: row["media_type"], content: row["content"], artifactType: row["artifact_type"],
+            subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) }, annotations: nil,
+            references: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000))
+    }
+
+    public func missingManifests(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
+        let present = try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT digest FROM manifests WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
+                """, arguments: StatementArguments([repository.value] + digests.map(\.description)))
+        }
+        return Self.missing(digests, present: present)
+    }
+
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        try await pool.write { db in
+            let arguments: StatementArguments = [repository.value, digest.description]
+            try db.execute(sql: "DELETE FROM manifests WHERE repository = ? AND digest = ?", arguments: arguments)
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND manifest = ?", arguments: arguments)
+            try db.execute(sql: "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", arguments: arguments)
+            return true
+        }
+    }
+
+    public func deleteTag(_ tag: String, in repository: RepositoryName) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND name = ?", arguments: [repository.value, tag])
+            return db.changesCount > 0
+        }
+    }
+
+    public func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> [String]? {
+        try await pool.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM repositories WHERE name = ?", arguments: [repository.value]) ?? false
+            else { return nil }
+            return try String.fetchAll(db, sql: """
+                SELECT name FROM tags WHERE repository = ? AND name > ? ORDER BY name LIMIT ?
+                """, arguments: [repository.value, last ?? "", limit])
+        }
+    }
+
+    public func repositories(after last: String?, limit: Int) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+                                arguments: [last ?? "", limit])
+        }
+    }
+
+    public func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor] {
+        let rows = try await pool.read { db in
+            var sql = """
+                SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                WHERE repository = ? AND subject = ?
+                """
+            var arguments: StatementArguments = [repository.value, subject.description]
+            if let artifactType {
+                sql += " AND artifact_type = ?"
+                arguments += [artifactType]
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY digest", arguments: arguments)
+        }
+        return rows.map { row in
+            let annotations = (row["annotations"] as String?).flatMap {
+                try? JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+            }
+            return Descriptor(mediaType: row["media_type"], digest: row["digest"], size: row["size"],
+                              artifactType: row["artifact_type"], annotations: annotations)
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+}

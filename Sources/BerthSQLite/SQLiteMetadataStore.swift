@@ -1,0 +1,119 @@
+import BerthCore
+import Foundation
+import GRDB
+
+/// Metadata in one SQLite database in WAL mode: one writer, concurrent readers.
+/// With `synchronous` on, every commit is fsynced (`synchronous=FULL`) before it returns.
+public final class SQLiteMetadataStore: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String, synchronous: Bool = true) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous ? "FULL" : "NORMAL")")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Schema.migrator.migrate(pool)
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    static func ensureRepository(_ db: Database, _ name: String) throws {
+        try db.execute(sql: "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                       arguments: [name, now()])
+    }
+
+    /// `(?, ?, …)` for an IN list of `count` values.
+    static func placeholders(_ count: Int) -> String {
+        "(" + Array(repeating: "?", count: count).joined(separator: ", ") + ")"
+    }
+
+    static func missing(_ digests: [Digest], present: [String]) -> [Digest] {
+        let found = Set(present)
+        return digests.filter { !found.contains($0.description) }
+    }
+}
+
+extension SQLiteMetadataStore: BlobIndex {
+    public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest
+                WHERE r.repository = ? AND r.digest = ?
+                """, arguments: [repository.value, digest.description])
+        }
+    }
+
+    public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName) async throws {
+        try await pool.write { db in
+            let now = Self.now()
+            try Self.ensureRepository(db, repository.value)
+            try db.execute(sql: "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                           arguments: [digest.description, size, now])
+            try db.execute(sql: """
+                INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?)
+                ON CONFLICT (repository, digest) DO NOTHING
+                """, arguments: [repository.value, digest.description, now])
+        }
+    }
+
+    public func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName) async throws -> Bool {
+        try await pool.write { db in
+            let visible = try Bool.fetchOne(db, sql: "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
+                                            arguments: [source.value, digest.description]) ?? false
+            guard visible else { return false }
+            try Self.ensureRepository(db, repository.value)
+            try db.execute(sql: """
+                INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?)
+                ON CONFLICT (repository, digest) DO NOTHING
+                """, arguments: [repository.value, digest.description, Self.now()])
+            return true
+        }
+    }
+
+    public func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?",
+                           arguments: [repository.value, digest.description])
+            return db.changesCount > 0
+        }
+    }
+
+    public func missingBlobs(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
+        let present = try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
+                """, arguments: StatementArguments([repository.value] + digests.map(\.description)))
+        }
+        return Self.missing(digests, present: present)
+    }
+}
+
+extension SQLiteMetadataStore: UploadSessions {
+    public func createUpload(_ id: UploadID, in repository: RepositoryName) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO uploads (id, repository, started_at) VALUES (?, ?, ?)",
+                           arguments: [id.value, repository.value, Self.now()])
+        }
+    }
+
+    public func uploadRepository(_ id: UploadID) async throws -> RepositoryName? {
+        let name = try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT repository FROM uploads WHERE id = ?", arguments: [id.value])
+        }
+        return try name.map { name throws(RegistryError) in try RepositoryName(validating: name) }
+    }
+
+    public func deleteUpload(_ id: UploadID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.value])
+        }
+    }
+
+    public func uploadIDs() async throws -> [UploadID] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM uploads")
+        }.compactMap { try? UploadID(validating: $0) }
+    }
+}

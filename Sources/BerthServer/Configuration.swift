@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Yams
+
+/// Berth's settings: defaults, overridden by a YAML file, overridden by command-line flags.
+public struct Configuration: Sendable, Equatable {
+    public var host = "0.0.0.0"
+    public var port = 5000
+    public var root = "./berth-data"
+    /// fsync blobs, folders and metadata commits before acknowledging writes.
+    public var fsync = true
+    public var manifestMaxBytes = 4 * 1024 * 1024
+    public var logLevel: Logger.Level = .info
+    public var accessLog = true
+
+    public init() {}
+
+    /// The settings of a YAML file applied over the defaults.
+    public static func load(file path: String) throws -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
+        }
+        var configuration = Configuration()
+        try configuration.apply(yaml: text)
+        return configuration
+    }
+
+    /// Applies the settings of a YAML document; unknown keys and bad values are errors.
+    public mutating func apply(yaml text: String) throws {
+        let file: ConfigFile
+        do {
+            try ConfigFile.checkKeys(Yams.load(yaml: text))
+            file = try YAMLDecoder().decode(ConfigFile.self, from: text.isEmpty ? "{}" : text)
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ConfigurationError("invalid configuration: \(error)")
+        }
+        if let address = file.address { try setAddress(address) }
+        if let root = file.root { self.root = root }
+        if let fsync = file.storage?.fsync { self.fsync = fsync }
+        if let bytes = file.limits?.manifestMaxBytes {
+            guard bytes > 0 else { throw ConfigurationError("limits.manifest_max_bytes must be positive") }
+            manifestMaxBytes = bytes
+        }
+        if let level = file.log?.level {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw ConfigurationError("log.level must be one of \(Logger.Level.allCases.map(\.rawValue))")
+            }
+            logLevel = parsed
+        }
+        if let access = file.log?.access { accessLog = access }
+    }
+
+    /// `host:port`, `[v6]:port` or `:port`.
+    public mutating func setAddress(_ address: String) throws {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port)
+        else {
+            throw ConfigurationError("address must be host:port, got \(address)")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The YAML file's shape.
+struct ConfigFile: Decodable {
+    struct Storage: Decodable {
+        var fsync: Bool?
+    }
+
+    struct Limits: Decodable {
+        var manifestMaxBytes: Int?
+        enum CodingKeys: String, CodingKey { case manifestMaxBytes = "manifest_max_bytes" }
+    }
+
+    struct Log: Decodable {
+        var level: String?
+        var access: Bool?
+    }
+
+    var address: String?
+    var root: String?
+    var storage: Storage?
+    var limits: Limits?
+    var log: Log?
+
+    static let knownKeys: [String: Set<String>] = [
+        "": ["address", "root", "storage", "limits", "log"],
+        "storage": ["fsync"],
+        "limits": ["manifest_max_bytes"],
+        "log": ["level", "access"],
+    ]
+
+    /// Rejects keys Berth does not know, so a typo is not silently ignored.
+    static func checkKeys(_ document: Any?) throws {
+        guard let document else { return }
+        guard let top = document as? [String: Any] else { throw ConfigurationError("the configuration must be a mapping") }
+        for (key, value) in top {
+            guard knownKeys[""]!.contains(key) else { throw ConfigurationError("unknown setting \(key)") }
+            if let section = knownKeys[key] {
+                guard let mapping = value as? [String: Any] else { throw ConfigurationError("\(key) must be a mapping") }
+                for inner in mapping.keys where !section.contains(inner) {
+                    throw ConfigurationError("unknown setting \(key).\(inner)")
+                }
+            }
+        }
+    }
+}
