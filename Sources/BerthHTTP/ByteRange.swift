@@ -23,7 +23,9 @@ enum ByteRange {
         if last.isEmpty {
             end = size - 1
         } else {
-            guard let e = Int64(last), e >= start else { return .whole }
+            guard let e = Int64(last) else { return .whole }
+            // RFC 9110 lets a server ignore an inverted range; answering 416 tells the client plainly.
+            guard e >= start else { return .unsatisfiable }
             end = min(e, size - 1)
         }
         guard start < size else { return .unsatisfiable }

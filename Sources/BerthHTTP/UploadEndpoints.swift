@@ -8,8 +8,9 @@ extension RegistryAPI {
         let query = request.uri.queryParameters
         if let mount = query["mount"] {
             let digest = try Self.digest(mount)
-            if let from = query["from"], let source = try? RepositoryName(validating: from),
-               try await service.mountBlob(digest, from: source, into: name) {
+            let from = query["from"]
+            let source = from.flatMap { try? RepositoryName(validating: $0) }
+            if from == nil || source != nil, try await service.mountBlob(digest, from: source, into: name) {
                 return blobCreated(name, digest)
             }
             // Not mountable: fall back to an ordinary upload session, as the spec allows.

@@ -22,9 +22,10 @@ extension RegistryService {
         }
     }
 
-    /// Cross-repository mount. Returns false when the source cannot serve the blob, so the client
-    /// should upload it instead.
-    public func mountBlob(_ digest: Digest, from source: RepositoryName,
+    /// Cross-repository mount. Without a source, any repository holding the blob will do (the spec's
+    /// automatic content discovery; knowing a digest proves the client had the content). Returns false when
+    /// no allowed source can serve the blob, so the client should upload it instead.
+    public func mountBlob(_ digest: Digest, from source: RepositoryName?,
                           into repository: RepositoryName) async throws -> Bool {
         try await metadata.mountBlob(digest, from: source, to: repository)
     }

@@ -6,8 +6,9 @@ public protocol BlobIndex: Sendable {
     func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64?
     /// Records a stored blob and makes it visible in `repository`.
     func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName) async throws
-    /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot.
-    func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName) async throws -> Bool
+    /// Makes a blob visible in `repository` when `source` can see it, or with no source, when any repository
+    /// can. Returns false when none can.
+    func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool
     /// Hides a blob from `repository`. Returns false when it was not visible there.
     func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool
     /// The digests among `digests` that are not visible in `repository`.
