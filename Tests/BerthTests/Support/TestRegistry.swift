@@ -5,12 +5,13 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
+import ServiceLifecycle
 
 /// A real Berth serving on a loopback port from a temporary root, driven over HTTP.
 final class TestRegistry: Sendable {
     let root: String
     let port: Int
+    private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -27,21 +28,23 @@ final class TestRegistry: Sendable {
         configure(&configuration)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = try await BerthServer.makeApplication(configuration) { port in continuation.yield(port) }
-        let task = Task { try await app.run() }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "berth.test")))
+        let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
-        return TestRegistry(root: root, port: port, task: task)
+        return TestRegistry(root: root, port: port, group: group, task: task)
     }
 
-    private init(root: String, port: Int, task: Task<Void, any Error>) {
+    private init(root: String, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.root = root
         self.port = port
+        self.group = group
         self.task = task
     }
 
-    /// Stops the server, keeping its data.
+    /// Shuts the server down gracefully, as SIGTERM does, keeping its data.
     func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 
