@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""kill -9 durability check: while clients push blobs, manifests and upload chunks, Berth is killed with
+SIGKILL and restarted on the same root. Every acknowledged (2xx) write must be intact afterwards, and no blob
+may ever be served with content that does not match its digest.
+
+usage: scripts/crash_test.py PATH_TO_BERTH [ROUNDS]
+"""
+import hashlib, json, os, random, re, shutil, signal, subprocess, sys, tempfile, threading, time
+import urllib.error, urllib.request
+
+BERTH = sys.argv[1] if len(sys.argv) > 1 else ".build/release/berth"
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def start(root):
+    path = os.path.join(root, f"berth-{time.time_ns()}.log")
+    log = open(path, "w")
+    proc = subprocess.Popen([BERTH, "serve", "--address", "127.0.0.1:0", "--root", os.path.join(root, "data")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with open(path) as f:
+            ports = re.findall(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+        if ports:
+            return proc, f"http://127.0.0.1:{ports[-1]}"
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("berth did not start")
+
+
+def call(method, url, body=None, headers=None, timeout=30):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Writer(threading.Thread):
+    """Pushes blobs and manifests until the server dies, recording what was acknowledged."""
+
+    def __init__(self, base, n, acked):
+        super().__init__(daemon=True)
+        self.base, self.n, self.acked = base, n, acked
+
+    def run(self):
+        repo = f"crash/w{self.n}"
+        for i in range(200):
+            try:
+                blob = os.urandom(random.randint(1, 3 << 20))
+                digest = sha256(blob)
+                status, _, _ = call("POST", f"{self.base}/v2/{repo}/blobs/uploads/?digest={digest}", blob)
+                if status == 201:
+                    self.acked.append(("blob", repo, digest, blob))
+                config = json.dumps({"n": i, "w": self.n}).encode()
+                call("POST", f"{self.base}/v2/{repo}/blobs/uploads/?digest={sha256(config)}", config)
+                manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                                  "digest": sha256(config), "size": len(config)},
+                                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                                   "digest": digest, "size": len(blob)}]}).encode()
+                status, _, _ = call("PUT", f"{self.base}/v2/{repo}/manifests/t{i}", manifest,
+                                    {"Content-Type": OCI_MANIFEST})
+                if status == 201:
+                    self.acked.append(("manifest", repo, f"t{i}", manifest))
+            except Exception:
+                return  # the server was killed
+
+
+def chunked_upload(base, acked):
+    """Opens a session and acknowledges one chunk; the rest is sent after the restart."""
+    data = os.urandom(1 << 20)
+    status, headers, _ = call("POST", f"{base}/v2/crash/chunked/blobs/uploads/")
+    assert status == 202, status
+    location = headers["Location"]
+    status, _, _ = call("PATCH", base + location, data[:600000], {"Content-Range": "0-599999"})
+    assert status == 202, status
+    acked.append(("session", location, data))
+
+
+def verify(base, acked):
+    failures = 0
+    for kind, *rest in acked:
+        if kind == "blob":
+            repo, digest, blob = rest
+            status, _, body = call("GET", f"{base}/v2/{repo}/blobs/{digest}")
+            ok = status == 200 and body == blob
+        elif kind == "manifest":
+            repo, tag, manifest = rest
+            status, _, body = call("GET", f"{base}/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+            ok = status == 200 and body == manifest
+        else:
+            location, data = rest
+            status, headers, _ = call("GET", base + location)
+            ok = status == 204 and headers.get("Range") == "0-599999"
+            if ok:
+                status, _, _ = call("PUT", f"{base}{location}?digest={sha256(data)}", data[600000:],
+                                    {"Content-Range": f"600000-{len(data) - 1}"})
+                ok = status == 201
+        if not ok:
+            failures += 1
+            print(f"not ok - acknowledged {kind} {rest[0]} {rest[1] if len(rest) > 2 else ''} lost (status {status})")
+    return failures
+
+
+def no_corrupt_blobs(base, root):
+    """Every blob file in the store matches its name; nothing partial is visible under blobs/."""
+    bad = 0
+    for algorithm in ("sha256", "sha512"):
+        folder = os.path.join(root, "data", "blobs", algorithm)
+        for dirpath, _, files in os.walk(folder):
+            for name in files:
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    h = hashlib.new(algorithm, f.read()).hexdigest()
+                if h != name:
+                    bad += 1
+                    print(f"not ok - blob file {name} does not match its content")
+    return bad
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="berth-crash.")
+    failures = 0
+    try:
+        proc, base = start(root)
+        for round_ in range(ROUNDS):
+            acked = []
+            chunked_upload(base, acked)
+            writers = [Writer(base, n, acked) for n in range(4)]
+            for w in writers:
+                w.start()
+            time.sleep(random.uniform(1.0, 2.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            for w in writers:
+                w.join(timeout=30)
+            proc, base = start(root)
+            lost = verify(base, acked)
+            corrupt = no_corrupt_blobs(base, root)
+            failures += lost + corrupt
+            print(f"{'ok' if lost + corrupt == 0 else 'not ok'} - round {round_ + 1}: "
+                  f"{len(acked)} acknowledged writes intact after kill -9")
+        proc.terminate()
+        proc.wait(timeout=20)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    sys.exit(1 if failures else 0)
+
+
+main()
