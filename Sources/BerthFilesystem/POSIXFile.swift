@@ -1,10 +1,5 @@
-#if canImport(Glibc)
+// Linux only, like the deployment targets: the calls are qualified with Glibc where POSIXFile shadows them.
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Thin, blocking wrappers over the POSIX calls the filesystem driver needs. Callers run them on a thread pool.
 enum POSIXFile {

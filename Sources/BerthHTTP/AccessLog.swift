@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -13,5 +14,3 @@ struct AccessLog: Sendable {
         logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(bytes) \(String(format: "%.1f", ms))ms")
     }
 }
-
-import Foundation

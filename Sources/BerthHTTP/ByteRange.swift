@@ -1,3 +1,5 @@
+import Foundation
+
 /// A single-range `Range: bytes=…` request header, resolved against a blob size (RFC 9110 §14.1.2).
 enum ByteRange {
     enum Resolution: Equatable {
@@ -32,5 +34,3 @@ enum ByteRange {
         return .partial(start...end)
     }
 }
-
-import Foundation

@@ -1,4 +1,5 @@
 import BerthCore
+import Foundation
 import Hummingbird
 
 extension RegistryAPI {
@@ -59,5 +60,3 @@ extension RegistryAPI {
         return [.link: "<\(path)?\(size)last=\(last)>; rel=\"next\""]
     }
 }
-
-import Foundation

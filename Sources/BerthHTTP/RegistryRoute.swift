@@ -20,7 +20,7 @@ enum RegistryRoute: Equatable {
         let rest = path.dropFirst(3)
         if rest.isEmpty || rest == "/" { return .base }
         guard rest.first == "/" else { return nil }
-        var parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
+        let parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
             String($0).removingPercentEncoding ?? String($0)
         }
         if parts == ["_catalog"] { return .catalog }
@@ -48,7 +48,6 @@ enum RegistryRoute: Equatable {
         if count >= 3, parts[count - 2] == "referrers" {
             return try name(dropping: 2).map { .referrers($0, digest: parts[count - 1]) }
         }
-        parts.removeAll()
         return nil
     }
 }

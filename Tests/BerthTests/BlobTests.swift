@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 
 @Suite struct BlobTests {
@@ -120,5 +121,3 @@ enum HTTPMethodName {
     case GET, HEAD
     var method: NIOHTTP1.HTTPMethod { self == .GET ? .GET : .HEAD }
 }
-
-import NIOHTTP1

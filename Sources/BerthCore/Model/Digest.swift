@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// A content digest, `algorithm:encoded`, as defined by the OCI image-spec descriptor grammar.
 /// Only sha256 and sha512 are supported; other grammatically valid algorithms are rejected as unsupported.
@@ -53,8 +54,6 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
         return hasher.finalize()
     }
 }
-
-import Foundation
 
 /// An incremental hasher producing a `Digest`, for streaming uploads.
 public struct DigestHasher: Sendable {
