@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+
+/// Drives one registry, or two side by side (A B A B …), and reports JSON lines and a table of medians.
+@main
+struct BerthBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth-bench",
+        abstract: "Benchmark OCI registries on loopback: pushes, pulls, listings and a mixed load.")
+
+    @Argument(help: "Registry URL(s): one to measure, two to compare (A B).")
+    var urls: [String]
+
+    @Option(help: "PIDs of the registries (same order as the URLs), to report idle and peak RSS.")
+    var pid: [Int32] = []
+
+    @Option(help: "Rounds per registry; compare mode alternates A B A B.") var rounds = 3
+    @Option(help: "Concurrent clients.") var concurrency = 8
+    @Option(help: "push-mono and pull-blob: number of blobs.") var blobs = 64
+    @Option(name: .customLong("blob-mib"), help: "Blob size in MiB.") var blobMiB = 16
+    @Option(help: "push-chunked: number of blobs.") var chunkedBlobs = 32
+    @Option(name: .customLong("chunk-mib"), help: "push-chunked: chunk size in MiB.") var chunkMiB = 4
+    @Option(help: "push-manifest: number of manifests.") var manifests = 2000
+    @Option(help: "Seconds for each timed figure (pull-manifest, head-blob, mixed).") var duration = 10.0
+    @Option(help: "tags-list: tags in the listed repository.") var tags = 1000
+    @Option(help: "catalog: repositories created.") var repositories = 200
+    @Option(help: "tags-list and catalog: full listings timed.") var listings = 10
+    @Option(help: "Comma-separated figures to run (default all).") var only: String?
+    @Option(help: "Also append JSON lines to this file.") var json: String?
+
+    mutating func validate() throws {
+        guard (1...2).contains(urls.count) else { throw ValidationError("give one or two registry URLs") }
+        for url in urls {
+            guard let host = URL(string: url)?.host, ["127.0.0.1", "localhost", "::1"].contains(host) else {
+                throw ValidationError("benchmarks run against loopback registries only: \(url)")
+            }
+        }
+        guard rounds >= 1, rounds <= 20, concurrency >= 1, concurrency <= 256 else {
+            throw ValidationError("rounds must be 1…20 and concurrency 1…256")
+        }
+    }
+
+    func run() async throws {
+        var options = BenchOptions()
+        options.concurrency = concurrency
+        options.blobs = blobs
+        options.blobSize = blobMiB << 20
+        options.chunkedBlobs = chunkedBlobs
+        options.chunkSize = chunkMiB << 20
+        options.manifests = manifests
+        options.duration = duration
+        options.tags = tags
+        options.repositories = repositories
+        options.listings = listings
+        if let only { options.figures = Set(only.split(separator: ",").map(String.init)) }
+
+        let labels = urls.count == 2 ? ["A", "B"] : ["A"]
+        let clients = urls.map { BenchClient(base: $0, concurrency: options.concurrency) }
+        let report = Report(labels: labels, urls: urls, jsonPath: json)
+        let memory = MemoryWatch(pids: pid)
+        memory.recordIdle()
+        let sampler = Task { await memory.sample() }
+        defer { sampler.cancel() }
+
+        let runSeed = UInt64(Date().timeIntervalSince1970 * 1000)
+        for (i, client) in clients.enumerated() where !options.figures.isDisjoint(with: ["tags-list", "catalog"]) {
+            print("preparing listings on \(labels[i]) (\(options.tags) tags, \(options.repositories) repositories)…")
+            try await Workloads(client: client, options: options, seed: runSeed).prepareListings()
+        }
+        for round in 1...rounds {
+            for (i, client) in clients.enumerated() {
+                let workloads = Workloads(client: client, options: options, seed: runSeed &+ UInt64(round * 10 + i))
+                print("round \(round), \(labels[i]) \(urls[i])")
+                for figure in try await workloads.runAll() {
+                    report.add(label: labels[i], round: round, figure)
+                }
+            }
+        }
+        sampler.cancel()
+        report.printTable(memory: memory.summary(labels: labels))
+        for client in clients { try await client.shutdown() }
+    }
+}
+
+extension Workloads {
+    /// Every selected figure, in an order where each one's data comes from an earlier one.
+    func runAll() async throws -> [Figure] {
+        var figures: [Figure] = []
+        let want = options.figures
+        var pushed: [Blob] = []
+        if want.contains("push-mono") || want.contains("pull-blob") || want.contains("head-blob") {
+            let (figure, blobs) = await pushMono()
+            pushed = blobs
+            if want.contains("push-mono") { figures.append(figure) }
+        }
+        if want.contains("push-chunked") { figures.append(await pushChunked()) }
+        if want.contains("pull-blob") { figures.append(await pullBlobs(pushed)) }
+        if want.contains("head-blob") { figures.append(await headBlobs(pushed)) }
+        if !want.isDisjoint(with: ["push-manifest", "pull-manifest", "mixed"]) {
+            let (figure, digests) = try await pushManifests()
+            if want.contains("push-manifest") { figures.append(figure) }
+            if want.contains("pull-manifest") { figures.append(await pullManifests(digests)) }
+            if want.contains("mixed") { figures.append(try await mixed(digests)) }
+        }
+        if want.contains("tags-list") { figures.append(await tagsList()) }
+        if want.contains("catalog") { figures.append(await catalog()) }
+        for figure in figures {
+            let values = figure.values.map { "\($0.0) \(String(format: "%.1f", $0.1))" }.joined(separator: ", ")
+            print("  \(figure.name): \(values)")
+        }
+        return figures
+    }
+}
