@@ -127,6 +127,7 @@ def no_corrupt_blobs(base, root):
 def main():
     root = tempfile.mkdtemp(prefix="berth-crash.")
     failures = 0
+    proc = None
     try:
         proc, base = start(root)
         for round_ in range(ROUNDS):
@@ -146,9 +147,10 @@ def main():
             failures += lost + corrupt
             print(f"{'ok' if lost + corrupt == 0 else 'not ok'} - round {round_ + 1}: "
                   f"{len(acked)} acknowledged writes intact after kill -9")
-        proc.terminate()
-        proc.wait(timeout=20)
     finally:
+        if proc and proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)
         shutil.rmtree(root, ignore_errors=True)
     sys.exit(1 if failures else 0)
 
