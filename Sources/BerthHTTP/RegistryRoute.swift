@@ -21,7 +21,8 @@ enum RegistryRoute: Equatable {
         if rest.isEmpty || rest == "/" { return .base }
         guard rest.first == "/" else { return nil }
         let parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
-            String($0).removingPercentEncoding ?? String($0)
+            // Percent-decoding is costly and rare (a client encoding the digest's colon): only when needed.
+            $0.contains("%") ? (String($0).removingPercentEncoding ?? String($0)) : String($0)
         }
         if parts == ["_catalog"] { return .catalog }
         let count = parts.count

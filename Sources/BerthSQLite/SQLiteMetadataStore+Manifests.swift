@@ -30,19 +30,19 @@ extension SQLiteMetadataStore: ManifestIndex {
     }
 
     public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord? {
-        let row = try await pool.read { db -> Row? in
+        let row = try read { db -> Row? in
             switch reference {
             case .digest(let digest):
-                return try Row.fetchOne(db, sql: """
+                return try Row.fetchOne(db.cachedStatement(sql: """
                     SELECT digest, media_type, content, artifact_type, subject, pushed_at FROM manifests
                     WHERE repository = ? AND digest = ?
-                    """, arguments: [repository.value, digest.description])
+                    """), arguments: [repository.value, digest.description])
             case .tag(let tag):
-                return try Row.fetchOne(db, sql: """
+                return try Row.fetchOne(db.cachedStatement(sql: """
                     SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at
                     FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest
                     WHERE t.repository = ? AND t.name = ?
-                    """, arguments: [repository.value, tag])
+                    """), arguments: [repository.value, tag])
             }
         }
         guard let row else { return nil }
@@ -55,10 +55,10 @@ extension SQLiteMetadataStore: ManifestIndex {
     }
 
     public func missingManifests(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
-        let present = try await pool.read { db in
-            try String.fetchAll(db, sql: """
+        let present = try read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
                 SELECT digest FROM manifests WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
-                """, arguments: StatementArguments([repository.value] + digests.map(\.description)))
+                """), arguments: StatementArguments([repository.value] + digests.map(\.description)))
         }
         return Self.missing(digests, present: present)
     }
@@ -82,24 +82,24 @@ extension SQLiteMetadataStore: ManifestIndex {
     }
 
     public func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> [String]? {
-        try await pool.read { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM repositories WHERE name = ?", arguments: [repository.value]) ?? false
+        try read { db in
+            guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM repositories WHERE name = ?"), arguments: [repository.value]) ?? false
             else { return nil }
-            return try String.fetchAll(db, sql: """
+            return try String.fetchAll(db.cachedStatement(sql: """
                 SELECT name FROM tags WHERE repository = ? AND name > ? ORDER BY name LIMIT ?
-                """, arguments: [repository.value, last ?? "", limit])
+                """), arguments: [repository.value, last ?? "", limit])
         }
     }
 
     public func repositories(after last: String?, limit: Int) async throws -> [String] {
-        try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+        try read { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
                                 arguments: [last ?? "", limit])
         }
     }
 
     public func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor] {
-        let rows = try await pool.read { db in
+        let rows = try read { db in
             var sql = """
                 SELECT digest, media_type, size, artifact_type, annotations FROM manifests
                 WHERE repository = ? AND subject = ?
@@ -109,7 +109,7 @@ extension SQLiteMetadataStore: ManifestIndex {
                 sql += " AND artifact_type = ?"
                 arguments += [artifactType]
             }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY digest", arguments: arguments)
+            return try Row.fetchAll(db.cachedStatement(sql: sql + " ORDER BY digest"), arguments: arguments)
         }
         return rows.map { row in
             let annotations = (row["annotations"] as String?).flatMap {

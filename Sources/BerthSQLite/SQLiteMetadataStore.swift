@@ -4,6 +4,9 @@ import GRDB
 
 /// Metadata in one SQLite database in WAL mode: one writer, concurrent readers.
 /// With `synchronous` on, every commit is fsynced (`synchronous=FULL`) before it returns.
+/// Reads are small indexed lookups served from SQLite's page cache, so they run on the caller's thread:
+/// hopping to GRDB's reader queue would cost more than the query. Writes, which fsync, go through GRDB's
+/// async writer so they never block a cooperative thread.
 public final class SQLiteMetadataStore: Sendable {
     let pool: DatabasePool
 
@@ -15,6 +18,12 @@ public final class SQLiteMetadataStore: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Schema.migrator.migrate(pool)
+    }
+
+    /// A read on the caller's thread (see the type's comment), outside a transaction: each read is one
+    /// statement (or, for tags, a second one whose answer a concurrent write could only make fresher).
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.unsafeRead(body)
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -37,11 +46,11 @@ public final class SQLiteMetadataStore: Sendable {
 
 extension SQLiteMetadataStore: BlobIndex {
     public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64? {
-        try await pool.read { db in
-            try Int64.fetchOne(db, sql: """
+        try read { db in
+            try Int64.fetchOne(db.cachedStatement(sql: """
                 SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest
                 WHERE r.repository = ? AND r.digest = ?
-                """, arguments: [repository.value, digest.description])
+                """), arguments: [repository.value, digest.description])
         }
     }
 
@@ -60,9 +69,9 @@ extension SQLiteMetadataStore: BlobIndex {
 
     public func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool {
         try await pool.write { db in
-            let visible = try Bool.fetchOne(db, sql: """
+            let visible = try Bool.fetchOne(db.cachedStatement(sql: """
                 SELECT 1 FROM repository_blobs WHERE digest = ? AND (repository = ? OR ? IS NULL) LIMIT 1
-                """, arguments: [digest.description, source?.value, source?.value]) ?? false
+                """), arguments: [digest.description, source?.value, source?.value]) ?? false
             guard visible else { return false }
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: """
@@ -82,10 +91,10 @@ extension SQLiteMetadataStore: BlobIndex {
     }
 
     public func missingBlobs(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
-        let present = try await pool.read { db in
-            try String.fetchAll(db, sql: """
+        let present = try read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
                 SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
-                """, arguments: StatementArguments([repository.value] + digests.map(\.description)))
+                """), arguments: StatementArguments([repository.value] + digests.map(\.description)))
         }
         return Self.missing(digests, present: present)
     }
@@ -100,8 +109,8 @@ extension SQLiteMetadataStore: UploadSessions {
     }
 
     public func uploadRepository(_ id: UploadID) async throws -> RepositoryName? {
-        let name = try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT repository FROM uploads WHERE id = ?", arguments: [id.value])
+        let name = try read { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT repository FROM uploads WHERE id = ?"), arguments: [id.value])
         }
         return try name.map { name throws(RegistryError) in try RepositoryName(validating: name) }
     }
@@ -113,8 +122,8 @@ extension SQLiteMetadataStore: UploadSessions {
     }
 
     public func uploadIDs() async throws -> [UploadID] {
-        try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM uploads")
+        try read { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM uploads"))
         }.compactMap { try? UploadID(validating: $0) }
     }
 }
