@@ -51,6 +51,7 @@ public final class FilesystemBlobStore: BlobStore {
         try await readFile(blobPath(digest), range: range, into: sink)
     }
 
+    /// Streams a file range, reading the next chunk from disk while the current one goes to `sink`.
     private func readFile(_ path: String, range: ClosedRange<Int64>,
                           into sink: (ByteBuffer) async throws -> Void) async throws {
         guard let fd = try await run({ try POSIXFile.openIfExists(path, O_RDONLY) }) else {
@@ -58,20 +59,26 @@ public final class FilesystemBlobStore: BlobStore {
         }
         defer { POSIXFile.close(fd) }
         var offset = range.lowerBound
-        let allocator = ByteBufferAllocator()
-        while offset <= range.upperBound {
-            let want = Int(min(Int64(Self.ioChunk), range.upperBound - offset + 1))
-            let start = offset
-            let buffer = try await run {
-                var buffer = allocator.buffer(capacity: want)
-                _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                    try POSIXFile.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: start, path: path)
-                }
-                return buffer
+        var current = try await readChunk(fd, path: path, at: offset, upTo: range.upperBound)
+        while current.readableBytes > 0 {
+            offset += Int64(current.readableBytes)
+            let next = offset, last = range.upperBound
+            async let following = readChunk(fd, path: path, at: next, upTo: last)
+            try await sink(current)
+            current = try await following
+        }
+    }
+
+    /// Up to `ioChunk` bytes at `offset`, not past `last`; empty at the end.
+    private func readChunk(_ fd: Int32, path: String, at offset: Int64, upTo last: Int64) async throws -> ByteBuffer {
+        guard offset <= last else { return ByteBuffer() }
+        let want = Int(min(Int64(Self.ioChunk), last - offset + 1))
+        return try await run {
+            var buffer = ByteBufferAllocator().buffer(capacity: want)
+            _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
+                try POSIXFile.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<want]), at: offset, path: path)
             }
-            guard buffer.readableBytes > 0 else { break }
-            offset += Int64(buffer.readableBytes)
-            try await sink(buffer)
+            return buffer
         }
     }
 

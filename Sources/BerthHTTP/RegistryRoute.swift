@@ -15,40 +15,40 @@ enum RegistryRoute: Equatable {
 
     /// Parses a path (already known to start with `/v2`). Returns nil for paths no route has;
     /// throws `NAME_INVALID` when the route is known but the repository name is not valid.
+    /// It looks only at the last two or three components, so it does not allocate per component.
     static func parse(_ path: String) throws(RegistryError) -> RegistryRoute? {
         guard path.hasPrefix("/v2") else { return nil }
-        let rest = path.dropFirst(3)
+        let rest = Substring(path).dropFirst(3)
         if rest.isEmpty || rest == "/" { return .base }
         guard rest.first == "/" else { return nil }
-        let parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {
-            // Percent-decoding is costly and rare (a client encoding the digest's colon): only when needed.
-            $0.contains("%") ? (String($0).removingPercentEncoding ?? String($0)) : String($0)
+        let full = rest.dropFirst()
+        if full == "_catalog" { return .catalog }
+        guard let (head, last) = splitLast(full), let (name, keyword) = splitLast(head) else { return nil }
+        func repository(_ s: Substring) throws(RegistryError) -> RepositoryName { try RepositoryName(validating: s) }
+        switch keyword {
+        case "tags" where last == "list":
+            return .tags(try repository(name))
+        case "manifests":
+            return .manifest(try repository(name), reference: decoded(last))
+        case "blobs":
+            return last == "uploads" ? .uploads(try repository(name)) : .blob(try repository(name), digest: decoded(last))
+        case "referrers":
+            return .referrers(try repository(name), digest: decoded(last))
+        case "uploads":
+            guard let (owner, blobs) = splitLast(name), blobs == "blobs" else { return nil }
+            return last.isEmpty ? .uploads(try repository(owner)) : .upload(try repository(owner), id: decoded(last))
+        default:
+            return nil
         }
-        if parts == ["_catalog"] { return .catalog }
-        let count = parts.count
-        func name(dropping n: Int) throws(RegistryError) -> RepositoryName? {
-            guard count > n else { return nil }
-            return try RepositoryName(validating: parts[..<(count - n)].joined(separator: "/"))
-        }
-        if count >= 3, parts[count - 2] == "tags", parts[count - 1] == "list" {
-            return try name(dropping: 2).map { .tags($0) }
-        }
-        if count >= 3, parts[count - 2] == "manifests" {
-            return try name(dropping: 2).map { .manifest($0, reference: parts[count - 1]) }
-        }
-        if count >= 4, parts[count - 3] == "blobs", parts[count - 2] == "uploads" {
-            let id = parts[count - 1]
-            return try name(dropping: 3).map { id.isEmpty ? .uploads($0) : .upload($0, id: id) }
-        }
-        if count >= 3, parts[count - 2] == "blobs", parts[count - 1] == "uploads" {
-            return try name(dropping: 2).map { .uploads($0) }
-        }
-        if count >= 3, parts[count - 2] == "blobs" {
-            return try name(dropping: 2).map { .blob($0, digest: parts[count - 1]) }
-        }
-        if count >= 3, parts[count - 2] == "referrers" {
-            return try name(dropping: 2).map { .referrers($0, digest: parts[count - 1]) }
-        }
-        return nil
+    }
+
+    private static func splitLast(_ s: Substring) -> (Substring, Substring)? {
+        guard let slash = s.lastIndex(of: "/") else { return nil }
+        return (s[..<slash], s[s.index(after: slash)...])
+    }
+
+    /// Percent-decoding is rare (a client encoding a digest's colon) and costly: only when needed.
+    private static func decoded(_ s: Substring) -> String {
+        s.contains("%") ? (String(s).removingPercentEncoding ?? String(s)) : String(s)
     }
 }

@@ -8,6 +8,9 @@ import Logging
 
 /// Wires the drivers, the registry service and the HTTP application from a configuration.
 public enum BerthServer {
+    /// Where access-log lines go: stdout, in batches.
+    static let accessLogSink = LogSink()
+
     /// Builds a ready-to-run application; `onServerRunning` receives the bound port.
     public static func makeApplication(
         _ configuration: Configuration,
@@ -23,7 +26,8 @@ public enum BerthServer {
             blobs: blobs, metadata: metadata,
             options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), logger: logger)
         try await service.removeOrphanedUploads()
-        var accessLogger = Logger(label: "berth.access")
+        let accessSink = accessLogSink
+        var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: accessSink) }
         accessLogger.logLevel = configuration.accessLog ? configuration.logLevel : .critical
         logger.info("storing under \(root)")
         return RegistryApplication.make(
@@ -37,5 +41,6 @@ public enum BerthServer {
             Logger(label: "berth").info("listening on \(configuration.host):\(port)")
         }
         try await app.runService()
+        accessLogSink.flush()
     }
 }

@@ -67,6 +67,13 @@ struct BenchClient: Sendable {
         return location.hasPrefix("http") ? location : base + location
     }
 
+    /// Pushes a whole blob the way every registry supports: `POST` a session, then `PUT ?digest=` with the bytes.
+    func pushBlob(_ repository: String, _ body: ByteBuffer, digest: String) async throws {
+        let location = try await startUpload(repository)
+        try await send(.PUT, Self.appending("digest=\(digest)", to: location), body: body,
+                       headers: [("Content-Type", "application/octet-stream")], expect: 201)
+    }
+
     static func appending(_ query: String, to location: String) -> String {
         location + (location.contains("?") ? "&" : "?") + query
     }

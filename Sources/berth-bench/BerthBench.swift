@@ -25,7 +25,7 @@ struct BerthBench: AsyncParsableCommand {
     @Option(help: "tags-list: tags in the listed repository.") var tags = 1000
     @Option(help: "catalog: repositories created.") var repositories = 200
     @Option(help: "tags-list and catalog: full listings timed.") var listings = 10
-    @Option(help: "Comma-separated figures to run (default all).") var only: String?
+    @Option(help: "Comma-separated figures to run (default all but the growth figures tags-page and catalog-page).") var only: String?
     @Option(help: "Also append JSON lines to this file.") var json: String?
 
     mutating func validate() throws {
@@ -63,7 +63,7 @@ struct BerthBench: AsyncParsableCommand {
         defer { sampler.cancel() }
 
         let runSeed = UInt64(Date().timeIntervalSince1970 * 1000)
-        for (i, client) in clients.enumerated() where !options.figures.isDisjoint(with: ["tags-list", "catalog"]) {
+        for (i, client) in clients.enumerated() where !options.figures.isDisjoint(with: ["tags-list", "catalog", "tags-page", "catalog-page"]) {
             print("preparing listings on \(labels[i]) (\(options.tags) tags, \(options.repositories) repositories)…")
             try await Workloads(client: client, options: options, seed: runSeed).prepareListings()
         }
@@ -104,6 +104,8 @@ extension Workloads {
         }
         if want.contains("tags-list") { figures.append(await tagsList()) }
         if want.contains("catalog") { figures.append(await catalog()) }
+        if want.contains("tags-page") { figures.append(await tagsPage()) }
+        if want.contains("catalog-page") { figures.append(await catalogPage()) }
         for figure in figures {
             let values = figure.values.map { "\($0.0) \(String(format: "%.1f", $0.1))" }.joined(separator: ", ")
             print("  \(figure.name): \(values)")

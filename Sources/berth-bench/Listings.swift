@@ -70,6 +70,35 @@ extension Workloads {
         await listing("catalog", path: "/v2/_catalog?n=100", key: "repositories", expect: options.repositories)
     }
 
+    /// One page of 100 tags from the middle of the listing: what a client pays per page as the registry grows.
+    func tagsPage() async -> Figure {
+        let last = "t" + String(format: "%06d", options.tags / 2)
+        return await page("tags-page", path: "/v2/\(Self.listPrefix)/tags/tags/list?n=100&last=\(last)", key: "tags")
+    }
+
+    func catalogPage() async -> Figure {
+        let last = "\(Self.listPrefix)/repo" + String(format: "%06d", options.repositories / 2)
+        return await page("catalog-page", path: "/v2/_catalog?n=100&last=\(last)", key: "repositories")
+    }
+
+    private func page(_ name: String, path: String, key: String) async -> Figure {
+        let client = self.client
+        let samples = await Measure.each(count: options.listings * 20, workers: 1) { _ in
+            var request = HTTPClientRequest(url: client.url(path))
+            request.headers.add(name: "Accept", value: "application/json")
+            let response = try await client.http.execute(request, timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 64 << 20)
+            guard response.status == .ok,
+                  let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                  let items = object[key] as? [Any], !items.isEmpty
+            else { throw BenchClient.Failure(description: "\(name): GET \(path) gave \(response.status.code) or no entries") }
+            return 0
+        }
+        return Figure(name: name, values: [
+            ("ms", samples.percentile(0.5)), ("p99 ms", samples.percentile(0.99)), ("errors", Double(samples.errors)),
+        ], primary: "ms", higherIsBetter: false)
+    }
+
     /// Full paginated listings, one at a time: milliseconds per listing.
     private func listing(_ name: String, path: String, key: String, expect: Int) async -> Figure {
         let workload = self

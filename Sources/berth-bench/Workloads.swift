@@ -20,6 +20,8 @@ struct BenchOptions: Sendable {
 struct Workloads: Sendable {
     static let allFigures: Set<String> = ["push-mono", "push-chunked", "push-manifest", "pull-blob", "pull-manifest",
                                           "head-blob", "tags-list", "catalog", "mixed"]
+    /// Figures for growth runs (a page from the middle of a large listing); not part of the default set.
+    static let growthFigures: Set<String> = ["tags-page", "catalog-page"]
     static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
 
     let client: BenchClient
@@ -47,9 +49,7 @@ struct Workloads: Sendable {
         let client = self.client
         let samples = await Measure.each(count: content.count, workers: options.concurrency) { i in
             let (body, digest) = content[i]
-            let location = try await client.startUpload(repository)
-            try await client.send(.PUT, BenchClient.appending("digest=\(digest)", to: location), body: body,
-                                  headers: [("Content-Type", "application/octet-stream")], expect: 201)
+            try await client.pushBlob(repository, body, digest: digest)
             return body.readableBytes
         }
         let figure = Figure(name: "push-mono", values: [
@@ -106,7 +106,7 @@ struct Workloads: Sendable {
         for (i, size) in [1200, 3 << 20].enumerated() {
             let body = Payload.random(size, seed: seed &+ 77 &+ UInt64(i))
             let digest = Payload.digest(body)
-            try await client.send(.POST, "/v2/\(repository)/blobs/uploads/?digest=\(digest)", body: body, expect: 201)
+            try await client.pushBlob(repository, body, digest: digest)
             pushed.append(Blob(digest: digest, size: size))
         }
         return ([pushed[1]], pushed[0])
@@ -174,7 +174,7 @@ struct Workloads: Sendable {
         for i in 0..<100 {
             let body = Payload.random(4096 + i * 600, seed: seed &+ 5000 &+ UInt64(i))
             let digest = Payload.digest(body)
-            try await client.send(.POST, "/v2/\(repository)/blobs/uploads/?digest=\(digest)", body: body, expect: 201)
+            try await client.pushBlob(repository, body, digest: digest)
             small.append(Blob(digest: digest, size: body.readableBytes))
         }
         let blobs = small
@@ -192,8 +192,7 @@ struct Workloads: Sendable {
                 return size
             default:
                 let body = Payload.random(16384, seed: seed &* 31 &+ UInt64(i) &+ 1_000_000)
-                try await client.send(.POST, "/v2/\(repository)/blobs/uploads/?digest=\(Payload.digest(body))",
-                                      body: body, expect: 201)
+                try await client.pushBlob(repository, body, digest: Payload.digest(body))
                 return body.readableBytes
             }
         }

@@ -9,8 +9,8 @@ public struct RepositoryName: Hashable, Sendable, CustomStringConvertible, Compa
     public static let maxLength = 255
 
     public init(validating string: some StringProtocol) throws(RegistryError) {
-        let bytes = Array(string.utf8)
-        guard !bytes.isEmpty, bytes.count <= Self.maxLength, Self.isValid(bytes) else {
+        let count = string.utf8.count
+        guard count > 0, count <= Self.maxLength, Self.isValid(string.utf8) else {
             throw RegistryError(.nameInvalid, "invalid repository name")
         }
         value = String(string)
@@ -20,35 +20,36 @@ public struct RepositoryName: Hashable, Sendable, CustomStringConvertible, Compa
 
     private static func isAlnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) }
 
-    private static func isValid(_ bytes: [UInt8]) -> Bool {
-        for component in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            guard isValidComponent(Array(component)) else { return false }
-        }
-        return true
-    }
+    /// One pass over the bytes, without allocating: every path component is `[a-z0-9]+` runs joined by
+    /// a separator (".", "_", "__" or "-"+) and components are joined by single slashes.
+    private enum State { case componentStart, alnum, separator(UInt8, Int) }
 
-    /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-    private static func isValidComponent(_ c: [UInt8]) -> Bool {
-        guard let first = c.first, let last = c.last, isAlnum(first), isAlnum(last) else { return false }
-        var i = 0
-        while i < c.count {
-            if isAlnum(c[i]) { i += 1; continue }
-            // A separator run: ".", "_", "__" or one or more "-".
-            let start = i
-            switch c[i] {
-            case UInt8(ascii: "."):
-                i += 1
-            case UInt8(ascii: "_"):
-                i += 1
-                if i < c.count, c[i] == UInt8(ascii: "_") { i += 1 }
-            case UInt8(ascii: "-"):
-                while i < c.count, c[i] == UInt8(ascii: "-") { i += 1 }
-            default:
-                return false
+    private static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
+        var state = State.componentStart
+        for c in bytes {
+            switch state {
+            case .componentStart:
+                guard isAlnum(c) else { return false }
+                state = .alnum
+            case .alnum:
+                if isAlnum(c) { continue }
+                switch c {
+                case UInt8(ascii: "/"): state = .componentStart
+                case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"): state = .separator(c, 1)
+                default: return false
+                }
+            case .separator(let kind, let length):
+                if isAlnum(c) {
+                    state = .alnum
+                } else if c == kind, kind == UInt8(ascii: "-") || (kind == UInt8(ascii: "_") && length == 1) {
+                    state = .separator(kind, length + 1)
+                } else {
+                    return false
+                }
             }
-            guard i > start, i < c.count, isAlnum(c[i]) else { return false }
         }
-        return true
+        if case .alnum = state { return true }
+        return false
     }
 }
 
