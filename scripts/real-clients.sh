@@ -71,7 +71,7 @@ step() {
     return 0
   fi
   log_fail "$desc"
-  [ "$rc" -eq 124 ] && note "  timed out after ${secs}s" || note "  exit status $rc"
+  if [ "$rc" -eq 124 ]; then note "  timed out after ${secs}s"; else note "  exit status $rc"; fi
   show 25 <"$LAST_LOG"
   return 1
 }
@@ -175,17 +175,17 @@ alive() { # alive PID: running and not a zombie
 }
 
 stop_pid() { # stop_pid NAME PID: TERM, bounded wait, then KILL
-  local name=$1 pid=$2 i
+  local name=$1 pid=$2
   alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 80); do
+  for _ in $(seq 1 80); do
     alive "$pid" || break
     sleep 0.25
   done
   if alive "$pid"; then
     echo "# $name (pid $pid) ignored SIGTERM for 20s; sending SIGKILL" >&2
     kill -KILL "$pid" 2>/dev/null || true
-    for i in $(seq 1 20); do alive "$pid" || break; sleep 0.25; done
+    for _ in $(seq 1 20); do alive "$pid" || break; sleep 0.25; done
   fi
   wait "$pid" 2>/dev/null || true
 }
@@ -234,7 +234,7 @@ free_port() {
 }
 
 start_berth() {
-  local attempt i pid
+  local attempt pid
   if [ ! -x "$BERTH_BIN" ]; then
     log_fail "berth: binary $BERTH_BIN exists and is executable"
     return 1
@@ -245,7 +245,7 @@ start_berth() {
     "$BERTH_BIN" serve --address "$REG" --root "$WORK/berth-root" </dev/null >>"$BERTH_LOG" 2>&1 &
     pid=$!
     echo "berth $pid" >>"$PIDS"
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
       alive "$pid" || break
       if [ "$(curl -s --max-time 2 "http://$REG/healthz" 2>/dev/null)" = ok ]; then
         log_ok "berth: serves /healthz on $REG (attempt $attempt)"
@@ -265,7 +265,7 @@ start_berth() {
 # dockerd is started from the main shell (not a section subshell) so that the
 # cleanup can wait for it and reap it.
 start_dockerd() {
-  local pid i
+  local pid
   DOCK=$(mktemp -d /tmp/bd.XXXX)
   mkdir -p "$DOCK/d" "$DOCK/e"
   dockerd --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs \
@@ -273,7 +273,7 @@ start_dockerd() {
     --pidfile "$DOCK/p" </dev/null >"$DOCK/dockerd.log" 2>&1 &
   pid=$!
   echo "dockerd $pid" >>"$PIDS"
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     alive "$pid" || break
     if [ -S "$DOCK/s" ] && DOCKER_HOST="unix://$DOCK/s" timeout 5 docker version >/dev/null 2>&1; then
       break
@@ -287,7 +287,7 @@ start_dockerd() {
   fi
   log_ok "docker: private dockerd starts and answers"
   # dockerd spawns containerd with its socket under the exec-root.
-  for i in $(seq 1 40); do
+  for _ in $(seq 1 40); do
     [ -S "$DOCK/e/containerd/containerd.sock" ] && break
     sleep 0.25
   done
