@@ -29,11 +29,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Linux calls Swift's Glibc module does not expose.
+        .target(name: "CBerthSystem"),
         // BlobStore driver: content-addressed blobs on the local filesystem.
         .target(
             name: "BerthFilesystem",
             dependencies: [
-                "BerthCore",
+                "BerthCore", "CBerthSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),

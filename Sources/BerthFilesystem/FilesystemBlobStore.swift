@@ -111,12 +111,12 @@ public final class FilesystemBlobStore: BlobStore {
             for try await chunk in data {
                 pending.writeImmutableBuffer(chunk)
                 if pending.readableBytes >= Self.ioChunk {
-                    end = try await write(pending, to: fd, at: end, path: path)
+                    end = try await write(pending, to: fd, at: end, path: path, writeback: sync)
                     pending.clear()
                 }
             }
             if pending.readableBytes > 0 {
-                end = try await write(pending, to: fd, at: end, path: path)
+                end = try await write(pending, to: fd, at: end, path: path, writeback: false)
             }
             if sync && end != offset { try await run { try POSIXFile.sync(fd, path: path) } }
         } catch {
@@ -127,9 +127,11 @@ public final class FilesystemBlobStore: BlobStore {
         return end
     }
 
-    private func write(_ buffer: ByteBuffer, to fd: Int32, at offset: Int64, path: String) async throws -> Int64 {
+    private func write(_ buffer: ByteBuffer, to fd: Int32, at offset: Int64, path: String,
+                       writeback: Bool) async throws -> Int64 {
         try await run {
             try buffer.withUnsafeReadableBytes { try POSIXFile.write(fd, $0, at: offset, path: path) }
+            if writeback { POSIXFile.startWriteback(fd, offset: offset, length: buffer.readableBytes) }
             return offset + Int64(buffer.readableBytes)
         }
     }

@@ -1,4 +1,5 @@
 // Linux only, like the deployment targets: the calls are qualified with Glibc where POSIXFile shadows them.
+import CBerthSystem
 import Glibc
 
 /// Thin, blocking wrappers over the POSIX calls the filesystem driver needs. Callers run them on a thread pool.
@@ -59,6 +60,12 @@ enum POSIXFile {
         let rc = fsync(fd)
         #endif
         if rc != 0 { throw Failure(operation: "fsync", path: path, errno: errno) }
+    }
+
+    /// Starts writing a range back to disk without waiting, so that the final sync of a large upload has
+    /// little left to do: disk writeback overlaps receiving the rest from the network.
+    static func startWriteback(_ fd: Int32, offset: Int64, length: Int) {
+        _ = cberth_start_writeback(fd, offset, Int64(length))
     }
 
     /// Makes a folder's entries (new files, renames, removals) durable.
