@@ -75,7 +75,7 @@ extension RegistryAPI {
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, contentType: String = "application/json",
                      headers: HTTPFields = [:]) throws -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         let bytes = try encoder.encode(value)
         var headers = headers
         headers[.contentType] = contentType

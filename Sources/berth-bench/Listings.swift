@@ -22,6 +22,8 @@ extension Workloads {
             }
             guard tagging.errors == 0 else { throw BenchClient.Failure(description: "tagging failed") }
         }
+        // A registry already holding that many repositories (from an earlier run) is listed as it is.
+        guard try await countListing("/v2/_catalog?n=1000", key: "repositories") < options.repositories else { return }
         let creating = await Measure.each(count: options.repositories, workers: options.concurrency) { i in
             let repository = "\(Self.listPrefix)/repo\(String(format: "%06d", i))"
             for blob in layers + [config] {

@@ -43,6 +43,19 @@ enum Measure {
 
     /// Runs `count` operations on `workers` concurrent tasks. `operation` returns bytes moved.
     static func each(count: Int, workers: Int, _ operation: @escaping @Sendable (Int) async throws -> Int) async -> Samples {
+        await run(workers: workers, while: { i in i < count }, operation)
+    }
+
+    /// Runs operations on `workers` concurrent tasks for `duration` seconds (and at most `limit` operations).
+    static func during(_ duration: Double, workers: Int, limit: Int = 5_000_000,
+                       _ operation: @escaping @Sendable (Int) async throws -> Int) async -> Samples {
+        let deadline = ContinuousClock.now + .milliseconds(Int(duration * 1000))
+        return await run(workers: workers, while: { i in i < limit && ContinuousClock.now < deadline }, operation)
+    }
+
+    /// Workers take operation numbers in turn until `proceed` says no; each operation's latency is recorded.
+    private static func run(workers: Int, while proceed: @escaping @Sendable (Int) -> Bool,
+                            _ operation: @escaping @Sendable (Int) async throws -> Int) async -> Samples {
         let next = Counter()
         let start = ContinuousClock.now
         var total = await withTaskGroup(of: Samples.self) { group in
@@ -51,40 +64,7 @@ enum Measure {
                     var samples = Samples()
                     while true {
                         let i = next.take()
-                        guard i < count else { break }
-                        let t = ContinuousClock.now
-                        do {
-                            samples.bytes += try await operation(i)
-                            samples.latencies.append(seconds(since: t))
-                        } catch {
-                            samples.errors += 1
-                            if samples.errors == 1 { FileHandle.standardError.write(Data("error: \(error)\n".utf8)) }
-                        }
-                    }
-                    return samples
-                }
-            }
-            var total = Samples()
-            for await samples in group { total.merge(samples) }
-            return total
-        }
-        total.elapsed = seconds(since: start)
-        return total
-    }
-
-    /// Runs operations on `workers` concurrent tasks for `duration` seconds (and at most `limit` operations).
-    static func during(_ duration: Double, workers: Int, limit: Int = 5_000_000,
-                       _ operation: @escaping @Sendable (Int) async throws -> Int) async -> Samples {
-        let deadline = ContinuousClock.now + .milliseconds(Int(duration * 1000))
-        let next = Counter()
-        let start = ContinuousClock.now
-        var total = await withTaskGroup(of: Samples.self) { group in
-            for _ in 0..<workers {
-                group.addTask {
-                    var samples = Samples()
-                    while ContinuousClock.now < deadline {
-                        let i = next.take()
-                        guard i < limit else { break }
+                        guard proceed(i) else { break }
                         let t = ContinuousClock.now
                         do {
                             samples.bytes += try await operation(i)
