@@ -69,9 +69,17 @@ extension SQLiteMetadataStore: BlobIndex {
 
     public func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool {
         try await pool.write { db in
-            let visible = try Bool.fetchOne(db.cachedStatement(sql: """
-                SELECT 1 FROM repository_blobs WHERE digest = ? AND (repository = ? OR ? IS NULL) LIMIT 1
-                """), arguments: [digest.description, source?.value, source?.value]) ?? false
+            // Two statements rather than `repository = ? OR ? IS NULL`, which no index can serve.
+            let visible: Bool
+            if let source {
+                visible = try Bool.fetchOne(db.cachedStatement(sql: """
+                    SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?
+                    """), arguments: [source.value, digest.description]) ?? false
+            } else {
+                visible = try Bool.fetchOne(db.cachedStatement(sql: """
+                    SELECT 1 FROM repository_blobs WHERE digest = ? LIMIT 1
+                    """), arguments: [digest.description]) ?? false
+            }
             guard visible else { return false }
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: """

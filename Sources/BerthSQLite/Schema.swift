@@ -68,10 +68,18 @@ enum Schema {
         """,
     ]
 
+    /// Finding any repository that holds a blob (mount without `from`, garbage collection) by digest alone.
+    static let version2 = [
+        "CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest)",
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             for statement in version1 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("v2") { db in
+            for statement in version2 { try db.execute(sql: statement) }
         }
         return migrator
     }
