@@ -42,13 +42,14 @@ enum RegistryRoute: Equatable {
         }
     }
 
+    /// Splits at the last slash, on UTF-8 bytes (no grapheme breaking: paths are ASCII where it matters).
     private static func splitLast(_ s: Substring) -> (Substring, Substring)? {
-        guard let slash = s.lastIndex(of: "/") else { return nil }
-        return (s[..<slash], s[s.index(after: slash)...])
+        guard let slash = s.utf8.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        return (s[..<slash], s[s.utf8.index(after: slash)...])
     }
 
     /// Percent-decoding is rare (a client encoding a digest's colon) and costly: only when needed.
     private static func decoded(_ s: Substring) -> String {
-        s.contains("%") ? (String(s).removingPercentEncoding ?? String(s)) : String(s)
+        s.utf8.contains(UInt8(ascii: "%")) ? (String(s).removingPercentEncoding ?? String(s)) : String(s)
     }
 }
