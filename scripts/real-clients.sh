@@ -119,6 +119,17 @@ expect() {
   return 1
 }
 
+# in_log REGEX: Berth's access log has a matching line. Berth writes access lines in batches (every 100 ms),
+# so this waits up to 3 s for it.
+in_log() {
+  local i
+  for i in $(seq 1 30); do
+    grep -Eq "$1" "$BERTH_LOG" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # need SECTION TOOL...: every TOOL must be on PATH (a missing tool is a failure).
 need() {
   local section=$1 t missing=0
@@ -355,7 +366,8 @@ section_docker() {
     show 10 <"$LAST_LOG"
   fi
   expect "docker: Berth access log shows a 201 mount POST for real/other" \
-    grep -Eq 'POST /v2/real/other/blobs/uploads/?(\?[^ ]*)? 201' "$BERTH_LOG"
+    in_log 'POST /v2/real/other/blobs/uploads/?(\?[^ ]*)? 201'
+
   expect_eq "docker: HEAD of the big layer in real/other is 200" 200 "$(http_code HEAD "/v2/real/other/blobs/$big_digest")"
   expect_eq "docker: real/other:v1 has the same manifest digest" "$pushed" "$(manifest_digest real/other v1)"
 
