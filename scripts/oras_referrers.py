@@ -53,6 +53,14 @@ def check(cond, desc, detail=""):
     return cond
 
 
+def manifests_of(response):
+    """The `manifests` list of a referrers response, or None when the body is not an index."""
+    try:
+        return response.json().get("manifests")
+    except Exception:
+        return None
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__, file=sys.stderr)
@@ -182,21 +190,13 @@ def main():
           "filtered referrers lists only the sbom artifact", json.dumps(fidx, indent=1))
 
     r = session.get(url, params={"artifactType": "application/vnd.example.none"}, timeout=30)
-    try:
-        empty_list = r.json().get("manifests")
-    except Exception:
-        empty_list = None
-    check(r.status_code == 200 and empty_list == [],
+    check(r.status_code == 200 and manifests_of(r) == [],
           "referrers filtered on an unused artifactType is an empty index",
           f"-> {r.status_code} {r.text[:300]}")
 
     zero = "sha256:" + "0" * 64
     r = session.get(f"{base}/referrers/{zero}", timeout=30)
-    try:
-        zero_list = r.json().get("manifests")
-    except Exception:
-        zero_list = None
-    check(r.status_code == 200 and zero_list == [],
+    check(r.status_code == 200 and manifests_of(r) == [],
           "referrers of an unknown digest is 200 with an empty index",
           f"-> {r.status_code} {r.text[:300]}")
 

@@ -84,8 +84,8 @@ public final class FilesystemBlobStore: BlobStore {
 
     // MARK: Uploads
 
-    public func createUpload(_ id: UploadID) async throws {
-        let path = uploadPath(id), folder = uploadsPath, sync = synchronous
+    public func createUpload(_ id: UploadID, durable: Bool) async throws {
+        let path = uploadPath(id), folder = uploadsPath, sync = synchronous && durable
         try await run {
             let fd = try POSIXFile.open(path, O_WRONLY | O_CREAT | O_EXCL)
             POSIXFile.close(fd)

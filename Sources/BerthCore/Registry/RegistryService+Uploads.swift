@@ -4,7 +4,7 @@ extension RegistryService {
     /// Opens an upload session.
     public func startUpload(in repository: RepositoryName) async throws -> UploadID {
         let id = UploadID()
-        try await blobs.createUpload(id)
+        try await blobs.createUpload(id, durable: true)
         try await metadata.createUpload(id, in: repository)
         runningHashes.withLock { $0[id] = RunningHash(offset: 0, hasher: DigestHasher(.sha256)) }
         return id
@@ -55,7 +55,7 @@ extension RegistryService {
     public func uploadMonolithic(_ digest: Digest, in repository: RepositoryName,
                                  _ body: some AsyncSequence<ByteBuffer, any Error>) async throws {
         let id = UploadID()
-        try await blobs.createUpload(id)
+        try await blobs.createUpload(id, durable: false)
         do {
             let box = HashingBox(DigestHasher(digest.algorithm))
             let size = try await blobs.appendUpload(id, at: 0, HashingSequence(base: body, box: box))

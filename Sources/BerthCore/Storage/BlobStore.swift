@@ -13,8 +13,9 @@ public protocol BlobStore: Sendable {
     /// True when the blob's bytes are present.
     func contains(_ digest: Digest) async throws -> Bool
 
-    /// Starts an empty upload staging area.
-    func createUpload(_ id: UploadID) async throws
+    /// Starts an empty upload staging area. `durable`: it must survive power loss (a session a client will
+    /// resume), rather than live only for one request (a monolithic upload).
+    func createUpload(_ id: UploadID, durable: Bool) async throws
 
     /// The number of bytes received so far, or nil when the upload does not exist.
     func uploadSize(_ id: UploadID) async throws -> Int64?
