@@ -38,7 +38,6 @@ let package = Package(
                 "BerthCore", "CBerthSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "_NIOFileSystem", package: "swift-nio"),
             ]
         ),
         // MetadataStore driver: SQLite through GRDB.
@@ -49,13 +48,17 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The API's wire values without a server: routes, ranges, numbers, spec error codes. Kept free of
+        // Hummingbird so the fuzzers build quickly.
+        .target(name: "BerthWire", dependencies: ["BerthCore"]),
         // The OCI Distribution HTTP API over the registry service.
         .target(
             name: "BerthHTTP",
             dependencies: [
-                "BerthCore",
+                "BerthCore", "BerthWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Configuration and wiring of drivers, service and server.
@@ -66,6 +69,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -1,6 +1,8 @@
 import BerthCore
 import NIOCore
 import NIOPosix
+import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +14,8 @@ public final class FilesystemBlobStore: BlobStore {
     /// fsync files and folders before a write is acknowledged.
     let synchronous: Bool
     let pool: NIOThreadPool
+    /// Blob folders known to be durable in this process: created (or found) and their parent synced.
+    let durableFolders = Mutex<Set<String>>([])
     /// Bytes gathered from the network before one write, and read per chunk when serving.
     static let ioChunk = 1 << 20
 
@@ -102,7 +106,7 @@ public final class FilesystemBlobStore: BlobStore {
                              _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
         let path = uploadPath(id), sync = synchronous
         guard let fd = try await run({ try POSIXFile.openIfExists(path, O_WRONLY) }) else {
-            throw RegistryError(.blobUploadUnknown, "blob upload unknown to registry")
+            throw StorageError.uploadNotFound
         }
         defer { POSIXFile.close(fd) }
         var end = offset
@@ -139,16 +143,24 @@ public final class FilesystemBlobStore: BlobStore {
     public func readUpload(_ id: UploadID, into sink: (ByteBuffer) async throws -> Void) async throws {
         let path = uploadPath(id)
         guard let size = try await run({ try POSIXFile.size(path) }) else {
-            throw RegistryError(.blobUploadUnknown, "blob upload unknown to registry")
+            throw StorageError.uploadNotFound
         }
         if size > 0 { try await readFile(path, range: 0...(size - 1), into: sink) }
     }
 
     public func commitUpload(_ id: UploadID, as digest: Digest) async throws {
         let source = uploadPath(id), folder = blobFolder(digest), target = blobPath(digest), sync = synchronous
-        try await run {
+        try await run { [self] in
             // The staged bytes were synced when each append was acknowledged.
-            try POSIXFile.makeDirectories(folder, durable: sync)
+            if sync && !self.durableFolders.withLock({ $0.contains(folder) }) {
+                // Synced even when the folder was already there: another request may have created it and not
+                // yet synced it, or a crash may have come between its mkdir and the sync.
+                try POSIXFile.makeDirectories(folder, durable: true)
+                try POSIXFile.syncDirectory(POSIXFile.parentPath(folder))
+                self.durableFolders.withLock { _ = $0.insert(folder) }
+            } else if !sync {
+                try POSIXFile.makeDirectories(folder, durable: false)
+            }
             try POSIXFile.rename(source, target)
             if sync { try POSIXFile.syncDirectory(folder) }
         }
@@ -157,6 +169,11 @@ public final class FilesystemBlobStore: BlobStore {
     public func deleteUpload(_ id: UploadID) async throws {
         let path = uploadPath(id)
         try await run { try POSIXFile.remove(path) }
+    }
+
+    public func uploadModified(_ id: UploadID) async throws -> Date? {
+        let path = uploadPath(id)
+        return try await run { try POSIXFile.modified(path) }
     }
 
     public func uploadIDs() async throws -> [UploadID] {

@@ -1,5 +1,6 @@
 // Linux only, like the deployment targets: the calls are qualified with Glibc where POSIXFile shadows them.
 import CBerthSystem
+import Foundation
 import Glibc
 
 /// Thin, blocking wrappers over the POSIX calls the filesystem driver needs. Callers run them on a thread pool.
@@ -84,6 +85,16 @@ enum POSIXFile {
         return Int64(st.st_size)
     }
 
+    /// The last modification time, or nil when the file does not exist.
+    static func modified(_ path: String) throws -> Date? {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            if errno == ENOENT { return nil }
+            throw Failure(operation: "stat", path: path, errno: errno)
+        }
+        return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+    }
+
     static func truncate(_ fd: Int32, to size: Int64) {
         _ = ftruncate(fd, off_t(size))
     }
@@ -102,8 +113,8 @@ enum POSIXFile {
         if (try? isDirectory(path)) == true { return }
         let parent = parentPath(path)
         if parent != path, !parent.isEmpty { try makeDirectories(parent, durable: durable) }
-        if mkdir(path, 0o755) != 0 {
-            if errno == EEXIST { return }
+        // When another caller created it first (EEXIST), its sync may not have happened yet: sync anyway.
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw Failure(operation: "mkdir", path: path, errno: errno)
         }
         if durable { try syncDirectory(parent.isEmpty ? "/" : parent) }

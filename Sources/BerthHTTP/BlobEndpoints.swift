@@ -1,4 +1,5 @@
 import BerthCore
+import BerthWire
 import Hummingbird
 
 extension RegistryAPI {
@@ -23,7 +24,7 @@ extension RegistryAPI {
             headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound)/\(size)"
         case .unsatisfiable:
             headers[.contentRange] = "bytes */\(size)"
-            return ErrorResponse.response(RegistryError(.rangeInvalid, "requested range not satisfiable"),
+            return ErrorResponse.response(.rangeInvalid("requested range not satisfiable"),
                                           headers: headers, includeBody: !head)
         }
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0

@@ -1,24 +1,9 @@
-import BerthCore
+import BerthWire
 import Foundation
 import Hummingbird
 
-/// Renders registry errors as the spec's JSON error body with the matching HTTP status.
+/// Renders API errors as the spec's JSON error body.
 enum ErrorResponse {
-    static func status(for code: ErrorCode) -> HTTPResponse.Status {
-        switch code {
-        case .blobUnknown, .blobUploadUnknown, .manifestUnknown, .nameUnknown, .notFound: .notFound
-        case .blobUploadInvalid, .digestInvalid, .manifestBlobUnknown, .manifestInvalid, .nameInvalid,
-             .sizeInvalid, .paginationNumberInvalid: .badRequest
-        case .unauthorized: .unauthorized
-        case .denied: .forbidden
-        case .unsupported, .methodNotAllowed: .methodNotAllowed
-        case .tooManyRequests: .tooManyRequests
-        case .rangeInvalid: .rangeNotSatisfiable
-        case .tooLarge: .contentTooLarge
-        case .internalError: .internalServerError
-        }
-    }
-
     private struct Body: Encodable {
         struct Item: Encodable {
             var code: String
@@ -28,17 +13,17 @@ enum ErrorResponse {
         var errors: [Item]
     }
 
-    static func response(_ error: RegistryError, headers: HTTPFields = [:], includeBody: Bool = true) -> Response {
-        let body = Body(errors: [.init(code: error.code.code, message: error.message,
+    static func response(_ error: APIError, headers: HTTPFields = [:], includeBody: Bool = true) -> Response {
+        let body = Body(errors: [.init(code: error.code.rawValue, message: error.message,
                                        detail: error.detail.isEmpty ? nil : error.detail)])
         let bytes = (try? JSONEncoder().encode(body)) ?? Data()
         var headers = headers
         headers[.contentType] = "application/json"
+        let status = HTTPResponse.Status(code: error.status)
         if !includeBody {
             headers[.contentLength] = String(bytes.count)
-            return Response(status: status(for: error.code), headers: headers, body: ResponseBody())
+            return Response(status: status, headers: headers, body: ResponseBody())
         }
-        return Response(status: status(for: error.code), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

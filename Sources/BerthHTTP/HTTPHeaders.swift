@@ -9,4 +9,5 @@ extension HTTPField.Name {
     static let ociFiltersApplied = Self("OCI-Filters-Applied")!
     static let ociChunkMinLength = Self("OCI-Chunk-Min-Length")!
     static let link = Self("Link")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
 }

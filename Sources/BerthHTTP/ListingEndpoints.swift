@@ -1,4 +1,5 @@
 import BerthCore
+import BerthWire
 import Foundation
 import Hummingbird
 
@@ -19,14 +20,14 @@ extension RegistryAPI {
     }
 
     func tags(_ name: RepositoryName, _ request: Request) async throws -> Response {
-        let (n, last) = try Self.pagination(request)
+        let (n, last) = try pagination(request)
         let page = try await service.tags(in: name, limit: n, after: last)
         return try Self.json(TagList(name: name.value, tags: page.items),
                              headers: Self.link("/v2/\(name)/tags/list", page, n))
     }
 
     func catalog(_ request: Request) async throws -> Response {
-        let (n, last) = try Self.pagination(request)
+        let (n, last) = try pagination(request)
         let page = try await service.repositories(limit: n, after: last)
         return try Self.json(Catalog(repositories: page.items), headers: Self.link("/v2/_catalog", page, n))
     }
@@ -40,15 +41,9 @@ extension RegistryAPI {
         return try Self.json(ReferrersIndex(manifests: manifests), contentType: MediaType.ociIndex, headers: headers)
     }
 
-    static func pagination(_ request: Request) throws(RegistryError) -> (Int?, String?) {
+    func pagination(_ request: Request) throws(APIError) -> (Int?, String?) {
         let query = request.uri.queryParameters
-        var n: Int?
-        if let value = query["n"] {
-            guard let parsed = Int(value), parsed >= 0 else {
-                throw RegistryError(.paginationNumberInvalid, "invalid number of results requested")
-            }
-            n = parsed
-        }
+        let n = try Pagination.pageSize(query["n"], max: service.options.maxPageSize)
         return (n, query["last"].map(String.init))
     }
 

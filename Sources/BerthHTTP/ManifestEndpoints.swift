@@ -1,4 +1,5 @@
 import BerthCore
+import BerthWire
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -21,10 +22,17 @@ extension RegistryAPI {
                      _ context: Context) async throws -> Response {
         let reference = try ManifestReference(parsing: referenceString)
         let limit = service.options.manifestMaxBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw RegistryError(.tooLarge, "manifest exceeds \(limit) bytes")
+        if let length = request.headers[.contentLength].flatMap(Decimal64.parse), length > limit {
+            throw RegistryError(.manifestTooLarge, "manifest exceeds \(limit) bytes")
         }
-        let buffer = try await request.body.collect(upTo: limit)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw RegistryError(.manifestTooLarge, "manifest exceeds \(limit) bytes")
+        } catch {
+            throw APIError.bodyIncomplete
+        }
         let tags = request.uri.queryParameters[values: "tag"].map(String.init)
         let pushed = try await service.putManifest(
             Data(buffer: buffer), contentType: request.headers[.contentType], reference: reference,

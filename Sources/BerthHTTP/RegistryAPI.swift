@@ -1,4 +1,5 @@
 import BerthCore
+import BerthWire
 import Foundation
 import Hummingbird
 import Logging
@@ -11,22 +12,25 @@ struct RegistryAPI<Context: RequestContext>: Sendable {
     func respond(to request: Request, context: Context) async -> Response {
         var response: Response
         do {
-            guard let route = try RegistryRoute.parse(request.uri.path) else {
-                throw RegistryError(.notFound, "no such route")
-            }
+            guard let route = try RegistryRoute.parse(request.uri.path) else { throw APIError.routeUnknown }
             response = try await dispatch(route, request, context)
-        } catch let error as RegistryError {
-            response = ErrorResponse.response(error, includeBody: request.method != .head)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            response = ErrorResponse.response(RegistryError(.tooLarge, "request body too large"),
-                                              includeBody: request.method != .head)
         } catch {
-            context.logger.error("request failed: \(String(reflecting: error))")
-            response = ErrorResponse.response(RegistryError(.internalError, "internal error"),
-                                              includeBody: request.method != .head)
+            let apiError = Self.apiError(error)
+            if apiError.status >= 500 { context.logger.error("request failed: \(String(reflecting: error))") }
+            response = ErrorResponse.response(apiError, includeBody: request.method != .head)
         }
         response.headers[.dockerDistributionAPIVersion] = "registry/2.0"
         return response
+    }
+
+    /// Every error a request can end with, as the API answers it.
+    static func apiError(_ error: any Error) -> APIError {
+        switch error {
+        case let error as APIError: error
+        case let error as RegistryError: APIError(error)
+        case let error as HTTPError where error.status == .contentTooLarge: .bodyTooLarge
+        default: .internalError
+        }
     }
 
     private func dispatch(_ route: RegistryRoute, _ request: Request, _ context: Context) async throws -> Response {
@@ -62,7 +66,7 @@ struct RegistryAPI<Context: RequestContext>: Sendable {
         case (.referrers(let name, let digest), .get):
             return try await referrers(name, digest, request)
         default:
-            throw RegistryError(.methodNotAllowed, "method not allowed on this route")
+            throw APIError.methodNotAllowed
         }
     }
 }

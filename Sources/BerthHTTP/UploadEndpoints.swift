@@ -1,4 +1,5 @@
 import BerthCore
+import BerthWire
 import Hummingbird
 
 extension RegistryAPI {
@@ -16,7 +17,7 @@ extension RegistryAPI {
             // Not mountable: fall back to an ordinary upload session, as the spec allows.
         } else if let digestString = query["digest"] {
             let digest = try Self.digest(digestString)
-            try await service.uploadMonolithic(digest, in: name, request.body)
+            try await service.uploadMonolithic(digest, in: name, ClientBody(base: request.body))
             return blobCreated(name, digest)
         }
         let id = try await service.startUpload(in: name)
@@ -32,7 +33,7 @@ extension RegistryAPI {
     func patchUpload(_ name: RepositoryName, _ idString: String, _ request: Request) async throws -> Response {
         let id = try UploadID(validating: idString)
         let start = try Self.chunkStart(request)
-        let size = try await service.appendUpload(id, in: name, start: start, request.body)
+        let size = try await service.appendUpload(id, in: name, start: start, ClientBody(base: request.body))
         return uploadResponse(.accepted, name, id.value, size: size)
     }
 
@@ -43,7 +44,7 @@ extension RegistryAPI {
         }
         let digest = try Self.digest(digestString)
         let start = try Self.chunkStart(request)
-        try await service.completeUpload(id, in: name, digest: digest, start: start, request.body)
+        try await service.completeUpload(id, in: name, digest: digest, start: start, ClientBody(base: request.body))
         return blobCreated(name, digest)
     }
 
@@ -68,23 +69,8 @@ extension RegistryAPI {
         ])
     }
 
-    /// The first byte offset of a chunk from `Content-Range: <start>-<end>`, checked against Content-Length.
-    static func chunkStart(_ request: Request) throws(RegistryError) -> Int64? {
-        guard let header = request.headers[.contentRange] else { return nil }
-        var value = Substring(header)
-        for prefix in ["bytes=", "bytes "] where value.hasPrefix(prefix) {
-            value = value.dropFirst(prefix.count)
-        }
-        if let slash = value.firstIndex(of: "/") { value = value[..<slash] }
-        let bounds = value.split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let start = Int64(bounds[0]), let end = Int64(bounds[1]), start >= 0, end >= start
-        else {
-            throw RegistryError(.rangeInvalid, "invalid Content-Range")
-        }
-        let rangeLength: Int64 = end - start + 1
-        if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length != rangeLength {
-            throw RegistryError(.rangeInvalid, "Content-Range does not match Content-Length")
-        }
-        return start
+    /// The first byte offset of a chunk from `Content-Range`, checked against Content-Length.
+    static func chunkStart(_ request: Request) throws(APIError) -> Int64? {
+        try ContentRange.chunkStart(request.headers[.contentRange], contentLength: request.headers[.contentLength])
     }
 }

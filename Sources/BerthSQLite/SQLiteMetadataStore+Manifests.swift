@@ -3,10 +3,19 @@ import Foundation
 import GRDB
 
 extension SQLiteMetadataStore: ManifestIndex {
-    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+    public func putManifest(_ manifest: ManifestRecord, blobs: [Digest], children: [Digest], tags: [String]) async throws {
         let annotations = try manifest.annotations.map { try String(decoding: JSONEncoder.sorted.encode($0), as: UTF8.self) }
         try await pool.write { db in
             let repository = manifest.repository.value, digest = manifest.digest.description
+            let missingBlobs = try Self.missing(blobs, present: String.fetchAll(db.cachedStatement(sql: """
+                SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN (SELECT value FROM json_each(?))
+                """), arguments: [repository, Self.jsonArray(blobs)]))
+            let missingManifests = try Self.missing(children, present: String.fetchAll(db.cachedStatement(sql: """
+                SELECT digest FROM manifests WHERE repository = ? AND digest IN (SELECT value FROM json_each(?))
+                """), arguments: [repository, Self.jsonArray(children)]))
+            if !missingBlobs.isEmpty || !missingManifests.isEmpty {
+                throw StorageError.missingReferences(blobs: missingBlobs, manifests: missingManifests)
+            }
             let pushedAt = Int64(manifest.pushedAt.timeIntervalSince1970 * 1000)
             try Self.ensureRepository(db, repository)
             try db.execute(sql: """
@@ -14,12 +23,12 @@ extension SQLiteMetadataStore: ManifestIndex {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING
                 """, arguments: [repository, digest, manifest.mediaType, manifest.content.count, manifest.content,
                                  manifest.artifactType, manifest.subject?.description, annotations, pushedAt])
-            for reference in Set(manifest.references) {
-                try db.execute(sql: """
-                    INSERT INTO manifest_references (repository, manifest, reference) VALUES (?, ?, ?)
-                    ON CONFLICT (repository, manifest, reference) DO NOTHING
-                    """, arguments: [repository, digest, reference.description])
-            }
+            // `WHERE true` lets SQLite parse the upsert clause after a SELECT.
+            try db.execute(sql: """
+                INSERT INTO manifest_references (repository, manifest, reference)
+                SELECT ?, ?, value FROM json_each(?) WHERE true
+                ON CONFLICT (repository, manifest, reference) DO NOTHING
+                """, arguments: [repository, digest, Self.jsonArray(manifest.references)])
             for tag in tags {
                 try db.execute(sql: """
                     INSERT INTO tags (repository, name, manifest, updated_at) VALUES (?, ?, ?, ?)
@@ -52,15 +61,6 @@ extension SQLiteMetadataStore: ManifestIndex {
             mediaType: row["media_type"], content: row["content"], artifactType: row["artifact_type"],
             subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) }, annotations: nil,
             references: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000))
-    }
-
-    public func missingManifests(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
-        let present = try read { db in
-            try String.fetchAll(db.cachedStatement(sql: """
-                SELECT digest FROM manifests WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
-                """), arguments: StatementArguments([repository.value] + digests.map(\.description)))
-        }
-        return Self.missing(digests, present: present)
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {

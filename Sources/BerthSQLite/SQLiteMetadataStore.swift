@@ -13,11 +13,27 @@ public final class SQLiteMetadataStore: Sendable {
     public init(path: String, synchronous: Bool = true) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous ? "FULL" : "NORMAL")")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's pool switches the writer to synchronous=NORMAL when it enables WAL, after any
+        // prepareDatabase hook: a commit would then reach disk only at the next checkpoint. Set it on the
+        // writer connection itself, once open, and read back what is in effect.
+        let wanted = synchronous ? 2 : 1  // FULL : NORMAL
+        let (mode, level) = try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(wanted)")
+            return (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                    try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+        guard mode.lowercased() == "wal", level == wanted else {
+            throw SQLiteSettingsError(path: path, journalMode: mode, synchronous: level, wanted: wanted)
+        }
         try Schema.migrator.migrate(pool)
+    }
+
+    /// The writer connection's effective `journal_mode` and `synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+    public func effectiveSettings() throws -> (journalMode: String, synchronous: Int) {
+        try pool.writeWithoutTransaction { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
     }
 
     /// A read on the caller's thread (see the type's comment), outside a transaction: each read is one
@@ -33,14 +49,28 @@ public final class SQLiteMetadataStore: Sendable {
                        arguments: [name, now()])
     }
 
-    /// `(?, ?, …)` for an IN list of `count` values.
-    static func placeholders(_ count: Int) -> String {
-        "(" + Array(repeating: "?", count: count).joined(separator: ", ") + ")"
+    /// A list of digests as one JSON array argument, read in SQL with `json_each(?)`: one fixed statement
+    /// whatever the list's length (an `IN (?, …)` list sized by the request would add a cached statement
+    /// per length and fail past SQLite's variable limit).
+    static func jsonArray(_ digests: [Digest]) -> String {
+        "[" + digests.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
     static func missing(_ digests: [Digest], present: [String]) -> [Digest] {
         let found = Set(present)
         return digests.filter { !found.contains($0.description) }
+    }
+}
+
+/// The database would not run with the durability the configuration asks for.
+public struct SQLiteSettingsError: Error, CustomStringConvertible {
+    public let path: String
+    public let journalMode: String
+    public let synchronous: Int
+    public let wanted: Int
+
+    public var description: String {
+        "\(path): SQLite runs with journal_mode=\(journalMode) synchronous=\(synchronous); Berth needs journal_mode=wal synchronous=\(wanted)"
     }
 }
 
@@ -98,14 +128,6 @@ extension SQLiteMetadataStore: BlobIndex {
         }
     }
 
-    public func missingBlobs(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest] {
-        let present = try read { db in
-            try String.fetchAll(db.cachedStatement(sql: """
-                SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN \(Self.placeholders(digests.count))
-                """), arguments: StatementArguments([repository.value] + digests.map(\.description)))
-        }
-        return Self.missing(digests, present: present)
-    }
 }
 
 extension SQLiteMetadataStore: UploadSessions {

@@ -25,14 +25,20 @@ public enum BerthServer {
         let service = RegistryService(
             blobs: blobs, metadata: metadata,
             options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), logger: logger)
-        try await service.removeOrphanedUploads()
+        let sessions = try await service.removeOrphanedUploads()
+        let settings = try metadata.effectiveSettings()
+        logger.info("metadata: journal_mode=\(settings.journalMode) synchronous=\(settings.synchronous); \(sessions) upload sessions open")
         let accessSink = accessLogSink
         var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: accessSink) }
         accessLogger.logLevel = configuration.accessLog ? configuration.logLevel : .critical
         logger.info("storing under \(root)")
+        let expiry = UploadExpiryService(registry: service, age: configuration.uploadExpiry,
+                                         interval: configuration.uploadExpiryInterval, logger: logger)
+        let http = HTTPOptions(host: configuration.host, port: configuration.port,
+                               idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections)
         return RegistryApplication.make(
-            service: service, host: configuration.host, port: configuration.port, logger: logger,
-            accessLogger: accessLogger, onServerRunning: onServerRunning)
+            service: service, http: http, logger: logger, accessLogger: accessLogger, services: [expiry],
+            onServerRunning: onServerRunning)
     }
 
     /// Runs until SIGTERM or SIGINT, then lets in-flight requests finish.

@@ -12,6 +12,14 @@ public struct Configuration: Sendable, Equatable {
     public var manifestMaxBytes = 4 * 1024 * 1024
     public var logLevel: Logger.Level = .info
     public var accessLog = true
+    /// A connection with no bytes moving for this long, mid-request or between requests, is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Connections beyond this wait in the listen backlog until others close.
+    public var maxConnections = 2048
+    /// Upload sessions idle for longer than this are removed, with their staged bytes.
+    public var uploadExpiry: Duration = .seconds(24 * 3600)
+    /// How often expired uploads are looked for.
+    public var uploadExpiryInterval: Duration = .seconds(3600)
 
     public init() {}
 
@@ -53,6 +61,25 @@ public struct Configuration: Sendable, Equatable {
             logLevel = parsed
         }
         if let access = file.log?.access { accessLog = access }
+        if let text = file.http?.idleTimeout { idleTimeout = try Self.duration(text, "http.idle_timeout") }
+        if let count = file.http?.maxConnections {
+            guard count > 0 else { throw ConfigurationError("http.max_connections must be positive") }
+            maxConnections = count
+        }
+        if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
+        if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
+    }
+
+    /// A positive duration written as a number and a unit: `500ms`, `30s`, `15m`, `24h`, `7d`.
+    static func duration(_ text: String, _ key: String) throws -> Duration {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (unit, seconds) in units where text.hasSuffix(unit) {
+            let number = text.dropLast(unit.count)
+            if let value = Double(number), value > 0, value * seconds <= 1e9, number.allSatisfy({ $0.isNumber || $0 == "." }) {
+                return .milliseconds(Int64((value * seconds * 1000).rounded()))
+            }
+        }
+        throw ConfigurationError("\(key) must be a positive duration such as 30s, 15m or 24h, got \(text)")
     }
 
     /// `host:port`, `[v6]:port` or `:port`.
@@ -90,14 +117,30 @@ struct ConfigFile: Decodable {
         var access: Bool?
     }
 
+    struct HTTP: Decodable {
+        var idleTimeout: String?
+        var maxConnections: Int?
+        enum CodingKeys: String, CodingKey { case idleTimeout = "idle_timeout", maxConnections = "max_connections" }
+    }
+
+    struct Uploads: Decodable {
+        var expireAfter: String?
+        var checkEvery: String?
+        enum CodingKeys: String, CodingKey { case expireAfter = "expire_after", checkEvery = "check_every" }
+    }
+
     var address: String?
     var root: String?
     var storage: Storage?
     var limits: Limits?
     var log: Log?
+    var http: HTTP?
+    var uploads: Uploads?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["address", "root", "storage", "limits", "log"],
+        "": ["address", "root", "storage", "limits", "log", "http", "uploads"],
+        "http": ["idle_timeout", "max_connections"],
+        "uploads": ["expire_after", "check_every"],
         "storage": ["fsync"],
         "limits": ["manifest_max_bytes"],
         "log": ["level", "access"],

@@ -37,7 +37,12 @@ public enum ManifestParser {
         } catch {
             throw RegistryError(.manifestInvalid, "manifest is not valid JSON of the expected shape")
         }
-        let declared = contentType.map(MediaType.essence).flatMap { $0.isEmpty ? nil : $0 }
+        // Only manifest types are stored and served back: a reflected type such as text/html would be stored
+        // script on the registry's origin. A generic JSON type says nothing, like no Content-Type at all.
+        let declared = contentType.map(MediaType.essence).flatMap { MediaType.isGenericJSON($0) ? nil : $0 }
+        for type in [declared, document.mediaType].compactMap({ $0 }) where !MediaType.isManifest(type) {
+            throw RegistryError(.manifestInvalid, "unsupported manifest media type \(type.prefix(100))")
+        }
         if let inBody = document.mediaType, let declared, inBody != declared {
             throw RegistryError(.manifestInvalid, "Content-Type \(declared) does not match the manifest mediaType \(inBody)")
         }

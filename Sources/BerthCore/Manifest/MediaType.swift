@@ -18,6 +18,16 @@ public enum MediaType {
         return base.trimmingCharacters(in: " \t").lowercased()
     }
 
+    /// The manifest and index types Berth stores.
+    public static func isManifest(_ mediaType: String) -> Bool {
+        isImageManifest(mediaType) || isIndex(mediaType)
+    }
+
+    /// A Content-Type that names no particular manifest type.
+    static func isGenericJSON(_ essence: String) -> Bool {
+        essence.isEmpty || essence == "application/json"
+    }
+
     public static func isIndex(_ mediaType: String) -> Bool {
         mediaType == ociIndex || mediaType == dockerManifestList
     }

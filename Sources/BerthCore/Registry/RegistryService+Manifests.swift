@@ -13,7 +13,7 @@ extension RegistryService {
     public func putManifest(_ body: Data, contentType: String?, reference: ManifestReference,
                             extraTags: [String], in repository: RepositoryName) async throws -> PushedManifest {
         guard body.count <= options.manifestMaxBytes else {
-            throw RegistryError(.tooLarge, "manifest exceeds \(options.manifestMaxBytes) bytes")
+            throw RegistryError(.manifestTooLarge, "manifest exceeds \(options.manifestMaxBytes) bytes")
         }
         let digest: Digest
         var tags = extraTags
@@ -31,20 +31,22 @@ extension RegistryService {
             throw RegistryError(.manifestInvalid, "invalid tag \(tag.prefix(130))")
         }
         let parsed = try ManifestParser.parse(body, contentType: contentType)
-        if !parsed.blobs.isEmpty, let missing = try await metadata.missingBlobs(parsed.blobs, in: repository).first {
-            throw RegistryError(.manifestBlobUnknown, "blob unknown to registry: \(missing)")
-        }
-        if !parsed.children.isEmpty,
-           let missing = try await metadata.missingManifests(parsed.children, in: repository).first {
-            throw RegistryError(.manifestBlobUnknown, "manifest unknown to registry: \(missing)")
-        }
         var seen = Set<String>()
         tags = tags.filter { seen.insert($0).inserted }
         let record = ManifestRecord(
             repository: repository, digest: digest, mediaType: parsed.mediaType, content: body,
             artifactType: parsed.artifactType, subject: parsed.subject, annotations: parsed.annotations,
             references: parsed.blobs + parsed.children, pushedAt: Date())
-        try await metadata.putManifest(record, tags: tags)
+        // The store checks the references in the transaction that writes the manifest, so a concurrent
+        // delete cannot leave it pointing at nothing.
+        do {
+            try await metadata.putManifest(record, blobs: parsed.blobs, children: parsed.children, tags: tags)
+        } catch StorageError.missingReferences(let blobs, let manifests) {
+            if let missing = blobs.first {
+                throw RegistryError(.manifestBlobUnknown, "blob unknown to registry: \(missing)")
+            }
+            throw RegistryError(.manifestBlobUnknown, "manifest unknown to registry: \(manifests.first.map(\.description) ?? "")")
+        }
         return PushedManifest(digest: digest, subject: parsed.subject, tags: tags)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 extension RegistryService {
@@ -6,7 +7,7 @@ extension RegistryService {
         let id = UploadID()
         try await blobs.createUpload(id, durable: true)
         try await metadata.createUpload(id, in: repository)
-        runningHashes.withLock { $0[id] = RunningHash(offset: 0, hasher: DigestHasher(.sha256)) }
+        keepRunningHash(id, RunningHash(offset: 0, hasher: DigestHasher(.sha256)))
         return id
     }
 
@@ -15,6 +16,31 @@ extension RegistryService {
         try await requireSession(id, in: repository)
         guard let size = try await blobs.uploadSize(id) else { throw Self.unknownUpload }
         return size
+    }
+
+    /// Removes upload sessions (and staged leftovers of monolithic uploads) idle for longer than `age`,
+    /// leaving alone any a request is working on. Returns how many sessions it removed.
+    public func expireUploads(idleFor age: Duration, now: Date = Date()) async throws -> Int {
+        let cutoff = now.addingTimeInterval(-Double(age.components.seconds))
+        let sessions = Set(try await metadata.uploadIDs())
+        var expired = 0
+        for id in try await blobs.uploadIDs() {
+            guard !uploadLocks.isHeld(id), let modified = try await blobs.uploadModified(id), modified < cutoff
+            else { continue }
+            guard sessions.contains(id) else {
+                try await blobs.deleteUpload(id)
+                continue
+            }
+            try await uploadLocks.withLock(id) {
+                // Re-checked under the lock: a request may have appended since.
+                guard let modified = try await blobs.uploadModified(id), modified < cutoff else { return }
+                runningHashes.withLock { _ = $0.removeValue(forKey: id) }
+                try await metadata.deleteUpload(id)
+                try await blobs.deleteUpload(id)
+                expired += 1
+            }
+        }
+        return expired
     }
 
     /// Appends a chunk. `start`, from Content-Range, must equal the bytes received so far.
@@ -82,15 +108,13 @@ extension RegistryService {
                         _ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
         guard let size = try await blobs.uploadSize(id) else { throw Self.unknownUpload }
         if let start, start != size {
-            throw RegistryError(.rangeInvalid, "chunk does not start at the end of the upload",
+            throw RegistryError(.uploadOffsetMismatch, "chunk does not start at the end of the upload",
                                 detail: ["size": String(size)])
         }
         let running = runningHashes.withLock { $0.removeValue(forKey: id) }
         let box = HashingBox(running?.offset == size ? running!.hasher : nil)
-        let newSize = try await blobs.appendUpload(id, at: size, HashingSequence(base: body, box: box))
-        if let hasher = box.hasher {
-            runningHashes.withLock { $0[id] = RunningHash(offset: newSize, hasher: hasher) }
-        }
+        let newSize = try await staged { try await blobs.appendUpload(id, at: size, HashingSequence(base: body, box: box)) }
+        if let hasher = box.hasher { keepRunningHash(id, RunningHash(offset: newSize, hasher: hasher)) }
         return newSize
     }
 
@@ -101,10 +125,29 @@ extension RegistryService {
             return running.hasher.finalize()
         }
         var hasher = DigestHasher(algorithm)
-        try await blobs.readUpload(id) { buffer in
-            buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        try await staged {
+            try await blobs.readUpload(id) { buffer in
+                buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            }
         }
         return hasher.finalize()
+    }
+
+    /// A staging area that vanished (cancelled or expired meanwhile) is an unknown upload to the client.
+    private func staged<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch StorageError.uploadNotFound {
+            throw Self.unknownUpload
+        }
+    }
+
+    /// Keeps a session's running hash, unless too many are held: memory stays bounded however many sessions
+    /// clients open, and a session without one is hashed from its staged bytes when it completes.
+    private func keepRunningHash(_ id: UploadID, _ running: RunningHash) {
+        runningHashes.withLock { hashes in
+            if hashes.count < options.maxRunningHashes || hashes[id] != nil { hashes[id] = running }
+        }
     }
 
     /// Moves verified bytes into the content store (unless already there) and makes them visible.

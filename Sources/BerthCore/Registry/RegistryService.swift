@@ -9,10 +9,13 @@ public struct RegistryOptions: Sendable {
     public var manifestMaxBytes: Int = 4 * 1024 * 1024
     /// The largest page of tags or repositories returned at once.
     public var maxPageSize: Int = 10_000
+    /// Upload sessions whose running hash is kept in memory at most (a few hundred bytes each).
+    public var maxRunningHashes: Int = 10_000
 
-    public init(manifestMaxBytes: Int = 4 * 1024 * 1024, maxPageSize: Int = 10_000) {
+    public init(manifestMaxBytes: Int = 4 * 1024 * 1024, maxPageSize: Int = 10_000, maxRunningHashes: Int = 10_000) {
         self.manifestMaxBytes = manifestMaxBytes
         self.maxPageSize = maxPageSize
+        self.maxRunningHashes = maxRunningHashes
     }
 }
 
@@ -38,15 +41,18 @@ public final class RegistryService: Sendable {
         self.logger = logger
     }
 
-    /// Removes staged uploads that no session refers to: leftovers of monolithic uploads cut off by a crash.
-    public func removeOrphanedUploads() async throws {
-        let sessions = Set(try await metadata.uploadIDs())
+    /// Removes staged uploads that no session refers to (leftovers of monolithic uploads cut off by a crash)
+    /// and sessions whose staging area is gone. Returns the number of live sessions.
+    public func removeOrphanedUploads() async throws -> Int {
+        var sessions = Set(try await metadata.uploadIDs())
         for id in try await blobs.uploadIDs() where !sessions.contains(id) {
             try await blobs.deleteUpload(id)
         }
         for id in sessions where try await blobs.uploadSize(id) == nil {
             try await metadata.deleteUpload(id)
+            sessions.remove(id)
         }
+        return sessions.count
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Content-addressed blob storage with upload staging. One copy of each blob serves every repository;
@@ -20,11 +21,13 @@ public protocol BlobStore: Sendable {
     /// The number of bytes received so far, or nil when the upload does not exist.
     func uploadSize(_ id: UploadID) async throws -> Int64?
 
-    /// Appends `data` to the upload, which holds `offset` bytes, and returns the new size.
+    /// Appends `data` to the upload, which holds `offset` bytes, and returns the new size. When `data` fails,
+    /// nothing of it stays staged. Throws `StorageError.uploadNotFound` for a missing upload.
     func appendUpload(_ id: UploadID, at offset: Int64,
                       _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64
 
     /// Streams the bytes received so far to `sink` (used to hash an upload whose running hash was lost).
+    /// Throws `StorageError.uploadNotFound` for a missing upload.
     func readUpload(_ id: UploadID, into sink: (ByteBuffer) async throws -> Void) async throws
 
     /// Moves a verified upload into the content store under `digest`, atomically and durably.
@@ -35,6 +38,9 @@ public protocol BlobStore: Sendable {
 
     /// Every upload staging area present, for cleaning up after a crash.
     func uploadIDs() async throws -> [UploadID]
+
+    /// When the upload last received bytes (or was created); nil when it does not exist.
+    func uploadModified(_ id: UploadID) async throws -> Date?
 }
 
 /// The identifier of an upload session: a UUID, validated so it can name a staging area safely.

@@ -11,17 +11,15 @@ public protocol BlobIndex: Sendable {
     func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool
     /// Hides a blob from `repository`. Returns false when it was not visible there.
     func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool
-    /// The digests among `digests` that are not visible in `repository`.
-    func missingBlobs(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest]
 }
 
 /// Manifests, tags and the referrers index.
 public protocol ManifestIndex: Sendable {
-    /// Stores a manifest, its references and tags in one durable transaction.
-    func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws
+    /// Stores a manifest, its references and tags in one durable transaction, after checking in that same
+    /// transaction that `blobs` are visible in its repository and `children` are manifests of it; throws
+    /// `StorageError.missingReferences` (storing nothing) when some are not.
+    func putManifest(_ manifest: ManifestRecord, blobs: [Digest], children: [Digest], tags: [String]) async throws
     func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord?
-    /// The digests among `digests` that are not manifests of `repository`.
-    func missingManifests(_ digests: [Digest], in repository: RepositoryName) async throws -> [Digest]
     /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist.
     func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool
     /// Deletes a tag only. Returns false when it did not exist.

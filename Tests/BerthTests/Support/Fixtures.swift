@@ -20,8 +20,9 @@ enum Fixtures {
         ["mediaType": mediaType, "digest": digest ?? sha256(data), "size": data.count]
     }
 
+    /// Test objects are plain JSON values; an unencodable one yields an empty body the server will reject.
     static func json(_ object: [String: Any]) -> Data {
-        try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     }
 
     static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
@@ -52,7 +53,7 @@ extension TestRegistry {
         let digest = digest ?? Fixtures.sha256(data)
         let reply = try await request(.POST, "/v2/\(repository)/blobs/uploads/?digest=\(digest)",
                                       headers: [("Content-Type", "application/octet-stream")], body: data)
-        precondition(reply.status == 201, "blob push failed with \(reply.status)")
+        guard reply.status == 201 else { throw FixtureError("blob push failed with \(reply.status)") }
         return digest
     }
 
@@ -67,9 +68,17 @@ extension TestRegistry {
                                               artifactType: artifactType, annotations: annotations)
         let reply = try await request(.PUT, "/v2/\(repository)/manifests/\(tag)",
                                       headers: [("Content-Type", Fixtures.ociManifest)], body: manifest)
-        precondition(reply.status == 201, "manifest push failed with \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
+        guard reply.status == 201 else {
+            throw FixtureError("manifest push failed with \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
+        }
         return (manifest, Fixtures.sha256(manifest))
     }
+}
+
+/// A test step that did not go as the test needs: fails the test, not the runner.
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Runs `body` against a fresh registry and removes it afterwards.

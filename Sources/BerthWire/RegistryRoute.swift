@@ -3,7 +3,7 @@ import Foundation
 
 /// A request path under `/v2`, recognized from its end so that repository names may hold any number of
 /// components (`team/app/api`).
-enum RegistryRoute: Equatable {
+public enum RegistryRoute: Equatable, Sendable {
     case base
     case catalog
     case tags(RepositoryName)
@@ -16,7 +16,7 @@ enum RegistryRoute: Equatable {
     /// Parses a path (already known to start with `/v2`). Returns nil for paths no route has;
     /// throws `NAME_INVALID` when the route is known but the repository name is not valid.
     /// It looks only at the last two or three components, so it does not allocate per component.
-    static func parse(_ path: String) throws(RegistryError) -> RegistryRoute? {
+    public static func parse(_ path: String) throws(RegistryError) -> RegistryRoute? {
         guard path.hasPrefix("/v2") else { return nil }
         let rest = Substring(path).dropFirst(3)
         if rest.isEmpty || rest == "/" { return .base }
