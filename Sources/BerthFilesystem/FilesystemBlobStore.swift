@@ -153,10 +153,8 @@ public final class FilesystemBlobStore: BlobStore {
         try await run { [self] in
             // The staged bytes were synced when each append was acknowledged.
             if sync && !self.durableFolders.withLock({ $0.contains(folder) }) {
-                // Synced even when the folder was already there: another request may have created it and not
-                // yet synced it, or a crash may have come between its mkdir and the sync.
+                // Once per folder and process: its parent is synced even when the folder was already there.
                 try POSIXFile.makeDirectories(folder, durable: true)
-                try POSIXFile.syncDirectory(POSIXFile.parentPath(folder))
                 self.durableFolders.withLock { _ = $0.insert(folder) }
             } else if !sync {
                 try POSIXFile.makeDirectories(folder, durable: false)

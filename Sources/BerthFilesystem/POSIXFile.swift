@@ -107,13 +107,14 @@ enum POSIXFile {
         if unlink(path) != 0 && errno != ENOENT { throw Failure(operation: "unlink", path: path, errno: errno) }
     }
 
-    /// Creates `path` and any missing parents. With `durable`, each new folder's parent is synced, so the
-    /// folder survives power loss.
+    /// Creates `path` and any missing parents. With `durable`, the parent of `path` is synced after its mkdir,
+    /// also when mkdir finds the folder present: whoever created it may not have synced it yet, or a crash may
+    /// have come between the two. Missing ancestors are created (and synced) the same way.
     static func makeDirectories(_ path: String, durable: Bool) throws {
-        if (try? isDirectory(path)) == true { return }
         let parent = parentPath(path)
-        if parent != path, !parent.isEmpty { try makeDirectories(parent, durable: durable) }
-        // When another caller created it first (EEXIST), its sync may not have happened yet: sync anyway.
+        if parent != path, !parent.isEmpty, (try? isDirectory(parent)) != true {
+            try makeDirectories(parent, durable: durable)
+        }
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw Failure(operation: "mkdir", path: path, errno: errno)
         }
