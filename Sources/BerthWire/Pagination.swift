@@ -1,12 +1,12 @@
 /// The `n` query parameter of paginated listings.
 public enum Pagination {
-    /// The requested page size, capped at `max`; nil when absent.
+    /// The requested page size, capped at `max`; nil when absent. Like Distribution, a number too large for
+    /// an integer is an error, a large integer is capped.
     public static func pageSize(_ value: (some StringProtocol)?, max: Int) throws(APIError) -> Int? {
         guard let value else { return nil }
-        switch Decimal64.scan(value) {
-        case .value(let n): return Int(Swift.min(n, Int64(max)))
-        case .tooLarge: return max
-        case .invalid: throw APIError.badRequest(.paginationNumberInvalid, "invalid number of results requested")
+        guard let n = Decimal64.parse(value) else {
+            throw APIError.badRequest(.paginationNumberInvalid, "invalid number of results requested")
         }
+        return Int(Swift.min(n, Int64(max)))
     }
 }
