@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "BerthTests",
             dependencies: [
-                "BerthCore", "BerthServer",
+                "BerthCore", "BerthServer", "BerthSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

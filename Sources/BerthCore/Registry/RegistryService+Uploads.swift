@@ -21,7 +21,7 @@ extension RegistryService {
     /// Removes upload sessions (and staged leftovers of monolithic uploads) idle for longer than `age`,
     /// leaving alone any a request is working on. Returns how many sessions it removed.
     public func expireUploads(idleFor age: Duration, now: Date = Date()) async throws -> Int {
-        let cutoff = now.addingTimeInterval(-Double(age.components.seconds))
+        let cutoff = now.addingTimeInterval(-(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18))
         let sessions = Set(try await metadata.uploadIDs())
         var expired = 0
         for id in try await blobs.uploadIDs() {

@@ -1,3 +1,4 @@
+import BerthServer
 import Crypto
 import Foundation
 
@@ -82,8 +83,9 @@ struct FixtureError: Error, CustomStringConvertible {
 }
 
 /// Runs `body` against a fresh registry and removes it afterwards.
-func withRegistry(_ body: (TestRegistry) async throws -> Void) async throws {
-    let registry = try await TestRegistry.start()
+func withRegistry(configure: (inout Configuration) -> Void = { _ in },
+                  _ body: (TestRegistry) async throws -> Void) async throws {
+    let registry = try await TestRegistry.start(configure: configure)
     do {
         try await body(registry)
     } catch {
