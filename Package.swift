@@ -77,6 +77,8 @@ let package = Package(
             dependencies: [
                 "BerthServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The benchmark: drives one registry, or two side by side.

@@ -2,7 +2,6 @@ import ArgumentParser
 import BerthServer
 import Foundation
 
-@main
 struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
