@@ -12,7 +12,7 @@ import urllib.error, urllib.request
 BERTH = sys.argv[1] if len(sys.argv) > 1 else ".build/release/berth"
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-# Seen on 2 loaded cores: 270-570 acknowledged writes a round, 1100-1250 in 3 rounds. The floors leave room
+# Seen on 2 loaded cores: 230-570 acknowledged writes a round, 990-1250 in 3 rounds. The floors leave room
 # for a machine 3-5 times slower, yet fail a server that refuses (or stalls on) most writes.
 MIN_ACKED_PER_ROUND = 40
 MIN_ACKED_TOTAL = 75 * ROUNDS
