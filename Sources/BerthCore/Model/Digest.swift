@@ -13,8 +13,8 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
 
     public let algorithm: Algorithm
     public let encoded: String
-
-    public var description: String { "\(algorithm.rawValue):\(encoded)" }
+    /// `algorithm:encoded`, kept rather than rebuilt: it is used several times per request.
+    public let description: String
 
     /// Parses and validates a digest string. Throws `DIGEST_INVALID` on anything else.
     public init(parsing string: some StringProtocol) throws(RegistryError) {
@@ -33,11 +33,13 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
         }
         self.algorithm = algorithm
         self.encoded = String(encodedPart)
+        self.description = String(string)
     }
 
     public init(algorithm: Algorithm, encoded: String) {
         self.algorithm = algorithm
         self.encoded = encoded
+        self.description = "\(algorithm.rawValue):\(encoded)"
     }
 
     /// True when `string` looks like a digest (contains a colon) rather than a tag.
