@@ -30,9 +30,12 @@ def sha256(data):
 class Berth:
     """Berth under strace, on a fresh root."""
 
-    def __init__(self, binary, extra):
+    def __init__(self, binary, extra, first_blob):
         self.work = os.path.realpath(tempfile.mkdtemp(prefix="berth-powerloss."))
         self.root = os.path.join(self.work, "data")
+        # The folder of the first blob already exists, never synced, as after a crash between a mkdir and its
+        # sync: Berth must still sync its parent before acknowledging a blob renamed into it.
+        os.makedirs(os.path.join(self.root, "blobs", "sha256", hashlib.sha256(first_blob).hexdigest()[:2]))
         self.trace = os.path.join(self.work, "trace.txt")
         self.log = open(os.path.join(self.work, "berth.log"), "w")
         self.proc = subprocess.Popen(
@@ -73,7 +76,7 @@ class Berth:
         return response.status, dict(response.headers), data, port
 
 
-def run_workload(berth, rounds):
+def run_workload(berth, rounds, first_blob):
     """Sends acknowledged writes of every kind, one at a time; returns [(description, status, client port)]."""
     done = []
 
@@ -88,7 +91,7 @@ def run_workload(berth, rounds):
 
     for r in range(rounds):
         repo, other = f"powerloss/app{r}", f"powerloss/mirror{r}"
-        mono = os.urandom(64 * 1024 + r)
+        mono = first_blob if r == 0 else os.urandom(64 * 1024 + r)
         call("blob POST ?digest= (monolithic)", "POST", f"/v2/{repo}/blobs/uploads/?digest={sha256(mono)}",
              mono, {"Content-Type": "application/octet-stream"}, 201)
         # A chunked upload: session start, two PATCHes, PUT with the last chunk.
@@ -175,6 +178,12 @@ def check(events, root, requests):
             status = RESPONSE.search(text)
             if m and status and int(m.group(1)) not in responses:
                 responses[int(m.group(1))] = i
+    # Folders synced so far, with the trace position of each sync, for checks that span requests.
+    dir_syncs = {}
+    for i, (_, name, text, result) in enumerate(events):
+        fd = FD.match(text)
+        if name == "fsync" and fd and result == 0:
+            dir_syncs.setdefault(fd.group(2), []).append(i)
     violations, checked, start = [], 0, 0
     for desc, method, status, port, commits in requests:
         end = responses.get(port)
@@ -184,8 +193,24 @@ def check(events, root, requests):
         if 200 <= status < 300 and method != "GET":
             checked += 1
             violations += [f"{desc}: {v}" for v in judge(events[start:end], root, commits)]
+            violations += [f"{desc}: {v}" for v in folders_durable(events[start:end], root, dir_syncs, end)]
         start = end + 1
     return checked, violations
+
+
+def folders_durable(window, root, dir_syncs, end):
+    """A folder a blob is renamed into must itself be durable: its parent synced at some point before this
+    response, whoever created the folder and whenever (the root is fresh, so nothing predates this process)."""
+    problems = []
+    for _, name, text, result in window:
+        if name in ("rename", "renameat", "renameat2") and result == 0:
+            paths = STRINGS.findall(text)
+            if len(paths) >= 2 and paths[-1].startswith(root + "/blobs/"):
+                folder = os.path.dirname(paths[-1])
+                if not any(p < end for p in dir_syncs.get(os.path.dirname(folder), [])):
+                    problems.append(f"folder {os.path.relpath(folder, root)} was never made durable (its parent "
+                                    "never synced) before a blob was acknowledged in it")
+    return problems
 
 
 def judge(window, root, commits):
@@ -246,9 +271,10 @@ def main():
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if shutil.which("strace") is None:
         raise SystemExit("powerloss: strace is not installed (Debian package strace)")
-    berth = Berth(os.path.realpath(args.berth), extra)
+    first_blob = os.urandom(64 * 1024)
+    berth = Berth(os.path.realpath(args.berth), extra, first_blob)
     try:
-        requests = run_workload(berth, args.rounds)
+        requests = run_workload(berth, args.rounds, first_blob)
     finally:
         berth.stop()
     checked, violations = check(parse_trace(berth.trace), berth.root, requests)
