@@ -100,5 +100,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // libFuzzer harnesses, one per wire or model parser (Fuzz/, run by scripts/fuzz.sh). Built plainly they replay
+        // inputs given as arguments; scripts/fuzz.sh builds them with -sanitize=fuzzer,address -D BERTH_FUZZING.
+        .target(name: "CBerthFuzz", path: "Fuzz/CBerthFuzz"),
+        .target(name: "BerthFuzzSupport", dependencies: ["CBerthFuzz"], path: "Fuzz/BerthFuzzSupport"),
+        .executableTarget(name: "fuzz-route", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-route"),
+        .executableTarget(name: "fuzz-repository-name", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-repository-name"),
+        .executableTarget(name: "fuzz-digest", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-digest"),
+        .executableTarget(name: "fuzz-tag", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-tag"),
+        .executableTarget(name: "fuzz-manifest-reference", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-manifest-reference"),
+        .executableTarget(name: "fuzz-byte-range", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-byte-range"),
+        .executableTarget(name: "fuzz-content-range", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-content-range"),
+        .executableTarget(name: "fuzz-decimal", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-decimal"),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["BerthCore", "BerthWire", "BerthFuzzSupport"], path: "Fuzz/Targets/fuzz-manifest"),
     ]
 )
