@@ -70,7 +70,9 @@ for t in "${targets[@]}"; do
   else
     crashed+=("$t")
     echo "fuzz: $t FAILED (exit $status)"
-    grep -E 'invariant violated|Fatal error|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|SUMMARY' "$log" | head -5 | sed 's/^/    /' || true
+    # The message (a violated invariant, a Swift runtime failure, a sanitizer report) and the first frames in Berth.
+    { grep -E 'Fatal error|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|Swift runtime failure|SUMMARY' "$log" | head -4
+      grep -E ' in .* [^ ]*/(Sources|Fuzz)/[^ ]*\.swift:' "$log" | head -2; } | sed 's/^/    /' || true
     inputs=$(ls "$work/crashes/$t-"* 2>/dev/null || true)
     if [ -n "$inputs" ]; then
       for f in $inputs; do echo "    crash input: $f"; done
