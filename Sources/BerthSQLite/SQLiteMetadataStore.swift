@@ -1,6 +1,7 @@
 import BerthCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// Metadata in one SQLite database in WAL mode: one writer, concurrent readers.
 /// With `synchronous` on, every commit is fsynced (`synchronous=FULL`) before it returns.
@@ -9,6 +10,11 @@ import GRDB
 /// async writer so they never block a cooperative thread.
 public final class SQLiteMetadataStore: Sendable {
     let pool: DatabasePool
+    /// Read-only connections for the single-statement reads of the hot paths, taken in turn. The pool's own
+    /// readers check the schema version (a second statement and two file-lock calls) before every read; the
+    /// schema only changes in migrations, before these open.
+    let readers: [DatabaseQueue]
+    let nextReader = Atomic<Int>(0)
 
     public init(path: String, synchronous: Bool = true) throws {
         var configuration = Configuration()
@@ -27,7 +33,13 @@ public final class SQLiteMetadataStore: Sendable {
             throw SQLiteSettingsError(path: path, journalMode: mode, synchronous: level, wanted: wanted)
         }
         try Schema.migrator.migrate(pool)
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(30)
+        readers = try (0..<Self.readerCount).map { _ in try DatabaseQueue(path: path, configuration: readOnly) }
     }
+
+    static let readerCount = 4
 
     /// The writer connection's effective `journal_mode` and `synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
     public func effectiveSettings() throws -> (journalMode: String, synchronous: Int) {
@@ -39,7 +51,8 @@ public final class SQLiteMetadataStore: Sendable {
     /// A read on the caller's thread (see the type's comment), outside a transaction: each read is one
     /// statement (or, for tags, a second one whose answer a concurrent write could only make fresher).
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.unsafeRead(body)
+        let turn = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
+        return try readers[(turn & Int.max) % readers.count].inDatabase(body)
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -17,23 +17,35 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
     public let description: String
 
     /// Parses and validates a digest string. Throws `DIGEST_INVALID` on anything else.
+    /// Works on UTF-8 bytes: it runs on every blob and manifest request.
     public init(parsing string: some StringProtocol) throws(RegistryError) {
-        guard let colon = string.firstIndex(of: ":") else {
-            throw RegistryError(.digestInvalid, "invalid digest \(String(string.prefix(200)))")
+        let bytes = string.utf8
+        let algorithm: Algorithm
+        if bytes.starts(with: "sha256:".utf8) {
+            algorithm = .sha256
+        } else if bytes.starts(with: "sha512:".utf8) {
+            algorithm = .sha512
+        } else {
+            throw Self.invalid(string)
         }
-        let algorithmPart = string[..<colon]
-        let encodedPart = string[string.index(after: colon)...]
-        guard let algorithm = Algorithm(rawValue: String(algorithmPart)) else {
-            throw RegistryError(.digestInvalid, "unsupported digest algorithm \(String(algorithmPart.prefix(64)))")
-        }
-        guard encodedPart.utf8.count == algorithm.hexLength,
-              encodedPart.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        let prefix = algorithm.rawValue.utf8.count + 1
+        guard bytes.count == prefix + algorithm.hexLength,
+              bytes.dropFirst(prefix).allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
         else {
             throw RegistryError(.digestInvalid, "invalid \(algorithm.rawValue) digest")
         }
+        let text = String(string)
         self.algorithm = algorithm
-        self.encoded = String(encodedPart)
-        self.description = String(string)
+        self.description = text
+        self.encoded = String(text.utf8.dropFirst(prefix))!
+    }
+
+    /// The error for a string without a supported algorithm prefix, saying which part is wrong.
+    private static func invalid(_ string: some StringProtocol) -> RegistryError {
+        guard let colon = string.firstIndex(of: ":") else {
+            return RegistryError(.digestInvalid, "invalid digest \(String(string.prefix(200)))")
+        }
+        return RegistryError(.digestInvalid, "unsupported digest algorithm \(String(string[..<colon].prefix(64)))")
     }
 
     public init(algorithm: Algorithm, encoded: String) {
