@@ -97,9 +97,13 @@ extension SQLiteMetadataStore: BlobIndex {
         }
     }
 
-    public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName) async throws {
+    public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
+                        completing upload: UploadID?) async throws {
         try await pool.write { db in
             let now = Self.now()
+            if let upload {
+                try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [upload.value])
+            }
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                            arguments: [digest.description, size, now])

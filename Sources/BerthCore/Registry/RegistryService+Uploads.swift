@@ -62,8 +62,7 @@ extension RegistryService {
             guard computed == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository)
-            try await metadata.deleteUpload(id)
+            try await store(id, as: digest, size: size, in: repository, session: true)
         }
     }
 
@@ -88,7 +87,7 @@ extension RegistryService {
             guard box.hasher!.finalize() == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository)
+            try await store(id, as: digest, size: size, in: repository, session: false)
         } catch {
             try? await blobs.deleteUpload(id)
             throw error
@@ -150,13 +149,15 @@ extension RegistryService {
         }
     }
 
-    /// Moves verified bytes into the content store (unless already there) and makes them visible.
-    private func store(_ id: UploadID, as digest: Digest, size: Int64, in repository: RepositoryName) async throws {
+    /// Moves verified bytes into the content store (unless already there) and makes them visible, ending the
+    /// upload session (`session`) in the same commit.
+    private func store(_ id: UploadID, as digest: Digest, size: Int64, in repository: RepositoryName,
+                       session: Bool) async throws {
         if try await blobs.contains(digest) {
             try await blobs.deleteUpload(id)
         } else {
             try await blobs.commitUpload(id, as: digest)
         }
-        try await metadata.addBlob(digest, size: size, to: repository)
+        try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil)
     }
 }

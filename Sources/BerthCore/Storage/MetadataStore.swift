@@ -5,7 +5,8 @@ public protocol BlobIndex: Sendable {
     /// The blob's size when it is visible in `repository`.
     func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64?
     /// Records a stored blob and makes it visible in `repository`.
-    func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName) async throws
+    /// With `upload`, that session ends in the same transaction (one durable commit, not two).
+    func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?) async throws
     /// Makes a blob visible in `repository` when `source` can see it, or with no source, when any repository
     /// can. Returns false when none can.
     func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool
