@@ -5,9 +5,9 @@ import Synchronization
 
 /// Metadata in one SQLite database in WAL mode: one writer, concurrent readers.
 /// With `synchronous` on, every commit is fsynced (`synchronous=FULL`) before it returns.
-/// Reads are small indexed lookups served from SQLite's page cache, so they run on the caller's thread:
-/// hopping to GRDB's reader queue would cost more than the query. Writes, which fsync, go through GRDB's
-/// async writer so they never block a cooperative thread.
+/// Reads are small indexed lookups served from SQLite's page cache, so they run on the caller's thread, on
+/// one of a few read-only connections: a hop to another thread would cost more than the query. Writes, which
+/// fsync, go through GRDB's async writer so they never block a request's thread.
 public final class SQLiteMetadataStore: Sendable {
     let pool: DatabasePool
     /// Read-only connections for the single-statement reads of the hot paths, taken in turn. The pool's own
