@@ -3,16 +3,16 @@ import Foundation
 import GRDB
 
 extension SQLiteMetadataStore: ManifestIndex {
-    public func putManifest(_ manifest: ManifestRecord, blobs: [Digest], children: [Digest], tags: [String]) async throws {
+    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
         let annotations = try manifest.annotations.map { try String(decoding: JSONEncoder.sorted.encode($0), as: UTF8.self) }
         try await pool.write { db in
             let repository = manifest.repository.value, digest = manifest.digest.description
-            let missingBlobs = try Self.missing(blobs, present: String.fetchAll(db.cachedStatement(sql: """
+            let missingBlobs = try Self.missing(manifest.blobs, in: db, sql: """
                 SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN (SELECT value FROM json_each(?))
-                """), arguments: [repository, Self.jsonArray(blobs)]))
-            let missingManifests = try Self.missing(children, present: String.fetchAll(db.cachedStatement(sql: """
+                """, repository)
+            let missingManifests = try Self.missing(manifest.children, in: db, sql: """
                 SELECT digest FROM manifests WHERE repository = ? AND digest IN (SELECT value FROM json_each(?))
-                """), arguments: [repository, Self.jsonArray(children)]))
+                """, repository)
             if !missingBlobs.isEmpty || !missingManifests.isEmpty {
                 throw StorageError.missingReferences(blobs: missingBlobs, manifests: missingManifests)
             }
@@ -28,7 +28,7 @@ extension SQLiteMetadataStore: ManifestIndex {
                 INSERT INTO manifest_references (repository, manifest, reference)
                 SELECT ?, ?, value FROM json_each(?) WHERE true
                 ON CONFLICT (repository, manifest, reference) DO NOTHING
-                """, arguments: [repository, digest, Self.jsonArray(manifest.references)])
+                """, arguments: [repository, digest, Self.jsonArray(manifest.blobs + manifest.children)])
             for tag in tags {
                 try db.execute(sql: """
                     INSERT INTO tags (repository, name, manifest, updated_at) VALUES (?, ?, ?, ?)
@@ -60,7 +60,7 @@ extension SQLiteMetadataStore: ManifestIndex {
             repository: repository, digest: try Digest(parsing: row["digest"] as String),
             mediaType: row["media_type"], content: row["content"], artifactType: row["artifact_type"],
             subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) }, annotations: nil,
-            references: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000))
+            blobs: [], children: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000))
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {

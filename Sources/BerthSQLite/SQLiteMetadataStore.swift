@@ -26,8 +26,7 @@ public final class SQLiteMetadataStore: Sendable {
         let wanted = synchronous ? 2 : 1  // FULL : NORMAL
         let (mode, level) = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = \(wanted)")
-            return (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-                    try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+            return try Self.settings(db)
         }
         guard mode.lowercased() == "wal", level == wanted else {
             throw SQLiteSettingsError(path: path, journalMode: mode, synchronous: level, wanted: wanted)
@@ -43,9 +42,11 @@ public final class SQLiteMetadataStore: Sendable {
 
     /// The writer connection's effective `journal_mode` and `synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
     public func effectiveSettings() throws -> (journalMode: String, synchronous: Int) {
-        try pool.writeWithoutTransaction { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
-        }
+        try pool.writeWithoutTransaction(Self.settings)
+    }
+
+    private static func settings(_ db: Database) throws -> (journalMode: String, synchronous: Int) {
+        (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
     }
 
     /// A read on the caller's thread (see the type's comment), outside a transaction: each read is one
@@ -69,8 +70,10 @@ public final class SQLiteMetadataStore: Sendable {
         "[" + digests.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
-    static func missing(_ digests: [Digest], present: [String]) -> [Digest] {
-        let found = Set(present)
+    /// The digests among `digests` that `sql` (taking the repository and a `jsonArray`) does not return.
+    static func missing(_ digests: [Digest], in db: Database, sql: String, _ repository: String) throws -> [Digest] {
+        guard !digests.isEmpty else { return [] }
+        let found = Set(try String.fetchAll(db.cachedStatement(sql: sql), arguments: [repository, jsonArray(digests)]))
         return digests.filter { !found.contains($0.description) }
     }
 }

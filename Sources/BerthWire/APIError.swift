@@ -65,7 +65,6 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The client closed or garbled a request body: its fault, and the upload stays at its last durable offset.
     public static let bodyIncomplete = APIError(.blobUploadInvalid, status: 400, "request body incomplete")
     public static let internalError = APIError(.unknown, status: 500, "internal error")
-    public static let unavailable = APIError(.tooManyRequests, status: 503, "server busy, retry later")
 
     public static func rangeInvalid(_ message: String) -> APIError {
         APIError(.blobUploadInvalid, status: 416, message)

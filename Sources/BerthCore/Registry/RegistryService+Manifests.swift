@@ -36,11 +36,11 @@ extension RegistryService {
         let record = ManifestRecord(
             repository: repository, digest: digest, mediaType: parsed.mediaType, content: body,
             artifactType: parsed.artifactType, subject: parsed.subject, annotations: parsed.annotations,
-            references: parsed.blobs + parsed.children, pushedAt: Date())
+            blobs: parsed.blobs, children: parsed.children, pushedAt: Date())
         // The store checks the references in the transaction that writes the manifest, so a concurrent
         // delete cannot leave it pointing at nothing.
         do {
-            try await metadata.putManifest(record, blobs: parsed.blobs, children: parsed.children, tags: tags)
+            try await metadata.putManifest(record, tags: tags)
         } catch StorageError.missingReferences(let blobs, let manifests) {
             if let missing = blobs.first {
                 throw RegistryError(.manifestBlobUnknown, "blob unknown to registry: \(missing)")

@@ -17,9 +17,9 @@ public protocol BlobIndex: Sendable {
 /// Manifests, tags and the referrers index.
 public protocol ManifestIndex: Sendable {
     /// Stores a manifest, its references and tags in one durable transaction, after checking in that same
-    /// transaction that `blobs` are visible in its repository and `children` are manifests of it; throws
-    /// `StorageError.missingReferences` (storing nothing) when some are not.
-    func putManifest(_ manifest: ManifestRecord, blobs: [Digest], children: [Digest], tags: [String]) async throws
+    /// transaction that its `blobs` are visible in its repository and its `children` are manifests of it;
+    /// throws `StorageError.missingReferences` (storing nothing) when some are not.
+    func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws
     func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord?
     /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist.
     func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool
@@ -52,13 +52,15 @@ public struct ManifestRecord: Sendable {
     public var artifactType: String?
     public var subject: Digest?
     public var annotations: [String: String]?
-    /// Blobs and child manifests this manifest refers to.
-    public var references: [Digest]
+    /// Blobs (config and distributable layers) this manifest refers to; they must be visible in its repository.
+    public var blobs: [Digest]
+    /// Manifests an index refers to; they must be manifests of its repository.
+    public var children: [Digest]
     public var pushedAt: Date
 
     public init(repository: RepositoryName, digest: Digest, mediaType: String, content: Data,
                 artifactType: String?, subject: Digest?, annotations: [String: String]?,
-                references: [Digest], pushedAt: Date) {
+                blobs: [Digest], children: [Digest], pushedAt: Date) {
         self.repository = repository
         self.digest = digest
         self.mediaType = mediaType
@@ -66,7 +68,8 @@ public struct ManifestRecord: Sendable {
         self.artifactType = artifactType
         self.subject = subject
         self.annotations = annotations
-        self.references = references
+        self.blobs = blobs
+        self.children = children
         self.pushedAt = pushedAt
     }
 }
