@@ -16,7 +16,7 @@ usage: scripts/powerloss_test.py PATH_TO_BERTH [--rounds N] [--expect-violations
 With --expect-violations (used with `-- --no-fsync`), it succeeds only when violations are found: proof that
 the check can fail.
 """
-import argparse, hashlib, http.client, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, hashlib, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SYSCALLS = ("openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,write,pwrite64,writev,pwritev,pwritev2,"
@@ -56,13 +56,25 @@ class Berth:
         raise SystemExit("berth did not start under strace:\n" + open(self.log.name).read()[-2000:])
 
     def stop(self):
+        """Stops Berth itself, then strace: a signal to strace only detaches it and leaves Berth running."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            for pid in self.traced():
+                os.kill(pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                for pid in self.traced():
+                    os.kill(pid, signal.SIGKILL)
                 self.proc.kill()
                 self.proc.wait()
+
+    def traced(self):
+        """The process strace started (its child)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
 
     def request(self, method, path, body=None, headers=None):
         """One request on its own connection; returns (status, headers, body, client port)."""
