@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // The domain: names, digests, manifests, tags, referrers, and the storage protocols.
@@ -27,6 +30,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Who may do what: users, namespaces, roles, access tokens, the Docker token service's JWTs, audit.
+        // Knows no HTTP; its store is a protocol the metadata drivers implement.
+        .target(
+            name: "BerthAuth",
+            dependencies: [
+                "BerthCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Linux calls Swift's Glibc module does not expose.
@@ -44,7 +60,7 @@ let package = Package(
         .target(
             name: "BerthSQLite",
             dependencies: [
-                "BerthCore",
+                "BerthCore", "BerthAuth",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -55,8 +71,9 @@ let package = Package(
         .target(
             name: "BerthHTTP",
             dependencies: [
-                "BerthCore", "BerthWire",
+                "BerthCore", "BerthWire", "BerthAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -65,8 +82,10 @@ let package = Package(
         .target(
             name: "BerthServer",
             dependencies: [
-                "BerthCore", "BerthFilesystem", "BerthSQLite", "BerthHTTP",
+                "BerthCore", "BerthWire", "BerthFilesystem", "BerthSQLite", "BerthHTTP", "BerthAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "BerthServer",
+                "BerthServer", "BerthAuth", "BerthWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

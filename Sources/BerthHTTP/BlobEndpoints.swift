@@ -5,7 +5,8 @@ import Hummingbird
 extension RegistryAPI {
     func getBlob(_ name: RepositoryName, _ digestString: String, _ request: Request, head: Bool) async throws -> Response {
         let digest = try Self.digest(digestString)
-        let size = try await service.blobSize(digest, in: name)
+        let blob = try await service.blob(digest, in: name)
+        let size = blob.size
         var headers: HTTPFields = [
             .contentType: "application/octet-stream",
             .dockerContentDigest: digest.description,
@@ -30,16 +31,15 @@ extension RegistryAPI {
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
         guard !head, let range else { return Response(status: status, headers: headers, body: ResponseBody()) }
-        let service = self.service
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
-            try await service.readBlob(digest, range: range) { try await writer.write($0) }
+            try await blob.read(range) { try await writer.write($0) }
             try await writer.finish(nil)
         })
     }
 
-    func deleteBlob(_ name: RepositoryName, _ digestString: String) async throws -> Response {
+    func deleteBlob(_ name: RepositoryName, _ digestString: String, _ identity: Identity) async throws -> Response {
         let digest = try Self.digest(digestString)
-        try await service.deleteBlob(digest, in: name)
+        try await service.deleteBlob(digest, in: name, by: identity.caller)
         return Self.empty(.accepted, [:])
     }
 }

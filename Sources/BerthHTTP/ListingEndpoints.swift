@@ -26,9 +26,12 @@ extension RegistryAPI {
                              headers: Self.link("/v2/\(name)/tags/list", page, n))
     }
 
-    func catalog(_ request: Request) async throws -> Response {
+    func catalog(_ request: Request, _ identity: Identity) async throws -> Response {
         let (n, last) = try pagination(request)
-        let page = try await service.repositories(limit: n, after: last)
+        let gate = self.gate
+        let page = try await service.repositories(limit: n, after: last) { name in
+            (try? RepositoryName(validating: name)).map { gate.permits(identity, $0, [.pull]) } ?? false
+        }
         return try Self.json(Catalog(repositories: page.items), headers: Self.link("/v2/_catalog", page, n))
     }
 

@@ -19,7 +19,7 @@ extension RegistryAPI {
     }
 
     func putManifest(_ name: RepositoryName, _ referenceString: String, _ request: Request,
-                     _ context: Context) async throws -> Response {
+                     _ identity: Identity) async throws -> Response {
         let reference = try ManifestReference(parsing: referenceString)
         let limit = service.options.manifestMaxBytes
         if let length = request.headers[.contentLength].flatMap(Decimal64.parse), length > limit {
@@ -36,7 +36,7 @@ extension RegistryAPI {
         let tags = request.uri.queryParameters[values: "tag"].map(String.init)
         let pushed = try await service.putManifest(
             Data(buffer: buffer), contentType: request.headers[.contentType], reference: reference,
-            extraTags: tags, in: name)
+            extraTags: tags, in: name, by: identity.caller)
         var headers: HTTPFields = [
             .location: "/v2/\(name)/manifests/\(pushed.digest)",
             .dockerContentDigest: pushed.digest.description,
@@ -46,9 +46,9 @@ extension RegistryAPI {
         return Self.empty(.created, headers)
     }
 
-    func deleteManifest(_ name: RepositoryName, _ referenceString: String) async throws -> Response {
+    func deleteManifest(_ name: RepositoryName, _ referenceString: String, _ identity: Identity) async throws -> Response {
         let reference = try ManifestReference(parsing: referenceString)
-        try await service.deleteManifest(reference, in: name)
+        try await service.deleteManifest(reference, in: name, by: identity.caller)
         return Self.empty(.accepted, [:])
     }
 }

@@ -4,16 +4,22 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// The OCI Distribution API: recognizes `/v2` routes, calls the registry service, and turns its results and
-/// errors into spec responses.
-struct RegistryAPI<Context: RequestContext>: Sendable {
+/// The OCI Distribution API: recognizes `/v2` routes, lets the gate identify and authorize the caller, calls
+/// the registry service, and turns its results and errors into spec responses.
+struct RegistryAPI: Sendable {
+    typealias Context = BerthRequestContext
     let service: RegistryService
+    let gate: Gate
 
     func respond(to request: Request, context: Context) async -> Response {
         var response: Response
         do {
             guard let route = try RegistryRoute.parse(request.uri.path) else { throw APIError.routeUnknown }
-            response = try await dispatch(route, request, context)
+            let identity = try await gate.identify(request, address: context.remoteAddress)
+            try await gate.authorize(identity, route.need(method: request.method.rawValue), request)
+            response = try await dispatch(route, request, identity)
+        } catch let refusal as Refusal {
+            response = ErrorResponse.response(refusal.error, headers: refusal.headers, includeBody: request.method != .head)
         } catch {
             let apiError = Self.apiError(error)
             if apiError.status >= 500 { context.logger.error("request failed: \(String(reflecting: error))") }
@@ -33,34 +39,34 @@ struct RegistryAPI<Context: RequestContext>: Sendable {
         }
     }
 
-    private func dispatch(_ route: RegistryRoute, _ request: Request, _ context: Context) async throws -> Response {
+    private func dispatch(_ route: RegistryRoute, _ request: Request, _ identity: Identity) async throws -> Response {
         let method = request.method
         switch (route, method) {
         case (.base, .get), (.base, .head):
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: "{}")))
         case (.catalog, .get):
-            return try await catalog(request)
+            return try await catalog(request, identity)
         case (.tags(let name), .get):
             return try await tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
             return try await getManifest(name, reference, head: method == .head)
         case (.manifest(let name, let reference), .put):
-            return try await putManifest(name, reference, request, context)
+            return try await putManifest(name, reference, request, identity)
         case (.manifest(let name, let reference), .delete):
-            return try await deleteManifest(name, reference)
+            return try await deleteManifest(name, reference, identity)
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
             return try await getBlob(name, digest, request, head: method == .head)
         case (.blob(let name, let digest), .delete):
-            return try await deleteBlob(name, digest)
+            return try await deleteBlob(name, digest, identity)
         case (.uploads(let name), .post):
-            return try await startUpload(name, request)
+            return try await startUpload(name, request, identity)
         case (.upload(let name, let id), .get):
             return try await uploadStatus(name, id)
         case (.upload(let name, let id), .patch):
             return try await patchUpload(name, id, request)
         case (.upload(let name, let id), .put):
-            return try await finishUpload(name, id, request)
+            return try await finishUpload(name, id, request, identity)
         case (.upload(let name, let id), .delete):
             return try await cancelUpload(name, id)
         case (.referrers(let name, let digest), .get):

@@ -1,35 +1,11 @@
+import BerthAuth
 import BerthCore
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
-
-/// Answers every request: `/v2` goes to the registry API, `/healthz` to the health check; each is logged.
-struct RegistryResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
-    let api: RegistryAPI<BasicRequestContext>
-    let accessLog: AccessLog
-
-    func respond(to request: Request, context: Context) async throws -> Response {
-        let start = ContinuousClock.now
-        var response = await route(request, context)
-        // Nothing Berth serves is meant to be sniffed into HTML or script by a browser.
-        response.headers[.xContentTypeOptions] = "nosniff"
-        accessLog.record(request, response, since: start)
-        return response
-    }
-
-    private func route(_ request: Request, _ context: Context) async -> Response {
-        if request.uri.path.hasPrefix("/v2") {
-            return await api.respond(to: request, context: context)
-        }
-        if request.uri.path == "/healthz", request.method == .get || request.method == .head {
-            return Response(status: .ok, headers: [.contentType: "text/plain", .contentLength: "3"],
-                            body: request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
-        return Response(status: .notFound, headers: [.contentLength: "0"])
-    }
-}
 
 /// How the HTTP server listens and bounds its connections.
 public struct HTTPOptions: Sendable {
@@ -39,35 +15,96 @@ public struct HTTPOptions: Sendable {
     public var idleTimeout: Duration
     /// Connections accepted at once; more wait in the listen backlog.
     public var maxConnections: Int
+    /// Serve HTTPS only, with this configuration.
+    public var tls: TLSConfiguration?
 
-    public init(host: String, port: Int, idleTimeout: Duration = .seconds(60), maxConnections: Int = 2048) {
+    public init(host: String, port: Int, idleTimeout: Duration = .seconds(60), maxConnections: Int = 2048,
+                tls: TLSConfiguration? = nil) {
         self.host = host
         self.port = port
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
+        self.tls = tls
     }
 }
 
-/// Builds the HTTP application serving a registry service.
+/// Who may do what, for the HTTP layer.
+public struct AuthOptions: Sendable {
+    public var mode: AuthMode
+    /// Users, namespaces and roles; nil only with mode `none` and no admin API.
+    public var access: AccessControl?
+    /// Lifetime of the token service's refresh tokens.
+    public var refreshExpiresIn: Duration
+
+    public init(mode: AuthMode = .none, access: AccessControl? = nil, refreshExpiresIn: Duration = .seconds(30 * 86400)) {
+        self.mode = mode
+        self.access = access
+        self.refreshExpiresIn = refreshExpiresIn
+    }
+}
+
+/// Builds the HTTP application: the registry API under `/v2`, the token service under `/auth/token`, the admin
+/// API under `/api/v1`, and `/healthz`, each a group of routes; common headers and the access log are a
+/// middleware.
 public enum RegistryApplication {
     public static func make(
         service: RegistryService,
         http: HTTPOptions,
+        auth: AuthOptions = .init(),
         logger: Logger,
         accessLogger: Logger? = nil,
         services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        let responder = RegistryResponder(api: RegistryAPI(service: service),
-                                          accessLog: AccessLog(logger: accessLogger ?? logger))
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: BerthRequestContext.self)
+        router.add(middleware: CommonHeadersMiddleware(accessLog: AccessLog(logger: accessLogger ?? logger)))
+        let gate = Gate(mode: auth.mode, access: auth.access, tls: http.tls != nil)
+        let api = RegistryAPI(service: service, gate: gate)
+        for method: HTTPRequest.Method in [.get, .head, .put, .post, .patch, .delete] {
+            for path in ["/v2", "/v2/**"] {
+                router.on(RouterPath(path), method: method) { request, context in await api.respond(to: request, context: context) }
+            }
+        }
+        router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.head("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain", .contentLength: "3"]) }
+        if let access = auth.access {
+            var authority: TokenAuthority?
+            if case .token(_, let issuing) = auth.mode {
+                authority = issuing
+                TokenEndpoint(access: access, authority: issuing, refreshExpiresIn: auth.refreshExpiresIn).register(on: router)
+            }
+            AdminAPI(access: access, authority: authority, realm: "Berth").register(on: router)
+        }
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(http.idleTimeout)))
+        let server = try http.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         return Application(
-            responder: responder,
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(http.idleTimeout))),
+            router: router,
+            server: server,
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: "berth",
                                  availableConnectionsDelegate: .maximum(http.maxConnections, logger: logger)),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? http.port) },
             logger: logger
         )
+    }
+}
+
+/// On every response: `X-Content-Type-Options: nosniff` (nothing Berth serves is meant to be sniffed into HTML
+/// or script) and one access-log line.
+struct CommonHeadersMiddleware: RouterMiddleware {
+    typealias Context = BerthRequestContext
+    let accessLog: AccessLog
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPError {
+            response = Response(status: error.status, headers: [.contentLength: "0"])
+        }
+        response.headers[.xContentTypeOptions] = "nosniff"
+        accessLog.record(request, response, since: start)
+        return response
     }
 }

@@ -5,22 +5,25 @@ import Hummingbird
 extension RegistryAPI {
     /// `POST /v2/<name>/blobs/uploads/`: a monolithic upload (`?digest=`), a cross-repository mount
     /// (`?mount=&from=`), or a new upload session.
-    func startUpload(_ name: RepositoryName, _ request: Request) async throws -> Response {
+    func startUpload(_ name: RepositoryName, _ request: Request, _ identity: Identity) async throws -> Response {
         let query = request.uri.queryParameters
         if let mount = query["mount"] {
             let digest = try Self.digest(mount)
             let from = query["from"]
             let source = from.flatMap { try? RepositoryName(validating: $0) }
-            if from == nil || source != nil, try await service.mountBlob(digest, from: source, into: name) {
+            let gate = self.gate
+            if from == nil || source != nil,
+               try await service.mountBlob(digest, from: source, into: name, by: identity.caller,
+                                           readable: { gate.permits(identity, $0, [.pull]) }) {
                 return blobCreated(name, digest)
             }
             // Not mountable: fall back to an ordinary upload session, as the spec allows.
         } else if let digestString = query["digest"] {
             let digest = try Self.digest(digestString)
-            try await service.uploadMonolithic(digest, in: name, ClientBody(base: request.body))
+            try await service.uploadMonolithic(digest, in: name, ClientBody(base: request.body), by: identity.caller)
             return blobCreated(name, digest)
         }
-        let id = try await service.startUpload(in: name)
+        let id = try await service.startUpload(in: name, by: identity.caller)
         return uploadResponse(.accepted, name, id.value, size: 0)
     }
 
@@ -37,14 +40,15 @@ extension RegistryAPI {
         return uploadResponse(.accepted, name, id.value, size: size)
     }
 
-    func finishUpload(_ name: RepositoryName, _ idString: String, _ request: Request) async throws -> Response {
+    func finishUpload(_ name: RepositoryName, _ idString: String, _ request: Request, _ identity: Identity) async throws -> Response {
         let id = try UploadID(validating: idString)
         guard let digestString = request.uri.queryParameters["digest"] else {
             throw RegistryError(.digestInvalid, "the digest query parameter is required")
         }
         let digest = try Self.digest(digestString)
         let start = try Self.chunkStart(request)
-        try await service.completeUpload(id, in: name, digest: digest, start: start, ClientBody(base: request.body))
+        try await service.completeUpload(id, in: name, digest: digest, start: start, ClientBody(base: request.body),
+                                         by: identity.caller)
         return blobCreated(name, digest)
     }
 

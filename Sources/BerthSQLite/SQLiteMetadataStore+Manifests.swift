@@ -19,10 +19,12 @@ extension SQLiteMetadataStore: ManifestIndex {
             let pushedAt = Int64(manifest.pushedAt.timeIntervalSince1970 * 1000)
             try Self.ensureRepository(db, repository)
             try db.execute(sql: """
-                INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations, pushed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING
+                INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations,
+                                       pushed_at, pushed_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING
                 """, arguments: [repository, digest, manifest.mediaType, manifest.content.count, manifest.content,
-                                 manifest.artifactType, manifest.subject?.description, annotations, pushedAt])
+                                 manifest.artifactType, manifest.subject?.description, annotations, pushedAt,
+                                 manifest.pushedBy])
             // `WHERE true` lets SQLite parse the upsert clause after a SELECT.
             try db.execute(sql: """
                 INSERT INTO manifest_references (repository, manifest, reference)
@@ -31,9 +33,10 @@ extension SQLiteMetadataStore: ManifestIndex {
                 """, arguments: [repository, digest, Self.jsonArray(manifest.blobs + manifest.children)])
             for tag in tags {
                 try db.execute(sql: """
-                    INSERT INTO tags (repository, name, manifest, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (repository, name) DO UPDATE SET manifest = excluded.manifest, updated_at = excluded.updated_at
-                    """, arguments: [repository, tag, digest, pushedAt])
+                    INSERT INTO tags (repository, name, manifest, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (repository, name) DO UPDATE SET manifest = excluded.manifest,
+                        updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                    """, arguments: [repository, tag, digest, pushedAt, manifest.pushedBy])
             }
         }
     }
@@ -43,12 +46,12 @@ extension SQLiteMetadataStore: ManifestIndex {
             switch reference {
             case .digest(let digest):
                 return try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT digest, media_type, content, artifact_type, subject, pushed_at FROM manifests
+                    SELECT digest, media_type, content, artifact_type, subject, pushed_at, pushed_by FROM manifests
                     WHERE repository = ? AND digest = ?
                     """), arguments: [repository.value, digest.description])
             case .tag(let tag):
                 return try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at
+                    SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at, m.pushed_by
                     FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest
                     WHERE t.repository = ? AND t.name = ?
                     """), arguments: [repository.value, tag])
@@ -60,7 +63,8 @@ extension SQLiteMetadataStore: ManifestIndex {
             repository: repository, digest: try Digest(parsing: row["digest"] as String),
             mediaType: row["media_type"], content: row["content"], artifactType: row["artifact_type"],
             subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) }, annotations: nil,
-            blobs: [], children: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000))
+            blobs: [], children: [], pushedAt: Date(timeIntervalSince1970: Double(row["pushed_at"] as Int64) / 1000),
+            pushedBy: row["pushed_by"] ?? "anonymous")
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {

@@ -101,7 +101,7 @@ extension SQLiteMetadataStore: BlobIndex {
     }
 
     public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
-                        completing upload: UploadID?) async throws {
+                        completing upload: UploadID?, by caller: String) async throws {
         try await pool.write { db in
             let now = Self.now()
             if let upload {
@@ -110,34 +110,36 @@ extension SQLiteMetadataStore: BlobIndex {
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                            arguments: [digest.description, size, now])
-            try db.execute(sql: """
-                INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?)
-                ON CONFLICT (repository, digest) DO NOTHING
-                """, arguments: [repository.value, digest.description, now])
+            try Self.link(db, digest, repository, by: caller, at: now)
         }
     }
 
-    public func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool {
+    static func link(_ db: Database, _ digest: Digest, _ repository: RepositoryName, by caller: String, at now: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO repository_blobs (repository, digest, linked_at, linked_by) VALUES (?, ?, ?, ?)
+            ON CONFLICT (repository, digest) DO NOTHING
+            """, arguments: [repository.value, digest.description, now, caller])
+    }
+
+    public func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName,
+                          by caller: String) async throws -> Bool {
         try await pool.write { db in
-            // Two statements rather than `repository = ? OR ? IS NULL`, which no index can serve.
-            let visible: Bool
-            if let source {
-                visible = try Bool.fetchOne(db.cachedStatement(sql: """
-                    SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?
-                    """), arguments: [source.value, digest.description]) ?? false
-            } else {
-                visible = try Bool.fetchOne(db.cachedStatement(sql: """
-                    SELECT 1 FROM repository_blobs WHERE digest = ? LIMIT 1
-                    """), arguments: [digest.description]) ?? false
-            }
+            let visible = try Bool.fetchOne(db.cachedStatement(sql: """
+                SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?
+                """), arguments: [source.value, digest.description]) ?? false
             guard visible else { return false }
             try Self.ensureRepository(db, repository.value)
-            try db.execute(sql: """
-                INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?)
-                ON CONFLICT (repository, digest) DO NOTHING
-                """, arguments: [repository.value, digest.description, Self.now()])
+            try Self.link(db, digest, repository, by: caller, at: Self.now())
             return true
         }
+    }
+
+    public func repositories(holding digest: Digest, limit: Int) async throws -> [RepositoryName] {
+        try read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
+                SELECT repository FROM repository_blobs WHERE digest = ? ORDER BY repository LIMIT ?
+                """), arguments: [digest.description, limit])
+        }.compactMap { try? RepositoryName(validating: $0) }
     }
 
     public func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool {
@@ -151,10 +153,10 @@ extension SQLiteMetadataStore: BlobIndex {
 }
 
 extension SQLiteMetadataStore: UploadSessions {
-    public func createUpload(_ id: UploadID, in repository: RepositoryName) async throws {
+    public func createUpload(_ id: UploadID, in repository: RepositoryName, by caller: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT INTO uploads (id, repository, started_at) VALUES (?, ?, ?)",
-                           arguments: [id.value, repository.value, Self.now()])
+            try db.execute(sql: "INSERT INTO uploads (id, repository, started_at, started_by) VALUES (?, ?, ?, ?)",
+                           arguments: [id.value, repository.value, Self.now(), caller])
         }
     }
 

@@ -73,6 +73,73 @@ enum Schema {
         "CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest)",
     ]
 
+    /// Who made each write, and access control: users, namespaces and their members, access and refresh
+    /// tokens (hashes only), the audit log, and a counter every access change bumps so servers reload.
+    static let version3 = [
+        "ALTER TABLE manifests ADD COLUMN pushed_by TEXT",
+        "ALTER TABLE tags ADD COLUMN updated_by TEXT",
+        "ALTER TABLE repository_blobs ADD COLUMN linked_by TEXT",
+        "ALTER TABLE uploads ADD COLUMN started_by TEXT",
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            admin BOOLEAN NOT NULL,
+            created_at BIGINT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            visibility TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE members (
+            namespace TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (namespace, user_name)
+        )
+        """,
+        """
+        CREATE TABLE access_tokens (
+            id TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            revoked_at BIGINT
+        )
+        """,
+        """
+        CREATE TABLE refresh_tokens (
+            id TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            token_id TEXT,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            address TEXT,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        )
+        """,
+        "CREATE TABLE access_generation (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL)",
+        "INSERT INTO access_generation (id, generation) VALUES (1, 1)",
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -80,6 +147,9 @@ enum Schema {
         }
         migrator.registerMigration("v2") { db in
             for statement in version2 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("v3") { db in
+            for statement in version3 { try db.execute(sql: statement) }
         }
         return migrator
     }

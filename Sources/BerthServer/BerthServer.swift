@@ -1,3 +1,4 @@
+import BerthAuth
 import BerthCore
 import BerthFilesystem
 import BerthHTTP
@@ -5,10 +6,11 @@ import BerthSQLite
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// Wires the drivers, the registry service and the HTTP application from a configuration.
 public enum BerthServer {
-    /// Where access-log lines go: stdout, in batches.
+    /// Where access-log and audit lines go: stdout, in batches.
     static let accessLogSink = LogSink()
 
     /// Builds a ready-to-run application; `onServerRunning` receives the bound port.
@@ -22,23 +24,32 @@ public enum BerthServer {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let blobs = try FilesystemBlobStore(root: root, synchronous: configuration.fsync)
         let metadata = try SQLiteMetadataStore(path: root + "/metadata.db", synchronous: configuration.fsync)
+        let sink = accessLogSink
+        let audit = AuditLog(store: metadata) { line in sink.append(line + "\n") }
         let service = RegistryService(
             blobs: blobs, metadata: metadata,
-            options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), logger: logger)
+            options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), audit: audit, logger: logger)
         let sessions = try await service.removeOrphanedUploads()
         let settings = try metadata.effectiveSettings()
         logger.info("metadata: journal_mode=\(settings.journalMode) synchronous=\(settings.synchronous); \(sessions) upload sessions open")
-        let accessSink = accessLogSink
-        var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: accessSink) }
+        var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: sink) }
         accessLogger.logLevel = configuration.accessLog ? configuration.logLevel : .critical
         logger.info("storing under \(root)")
-        let expiry = UploadExpiryService(registry: service, age: configuration.uploadExpiry,
-                                         interval: configuration.uploadExpiryInterval, logger: logger)
+
+        let security = try await Security.make(configuration, root: root, store: metadata, audit: audit, logger: logger)
+        let services: [any Service] = [
+            UploadExpiryService(registry: service, age: configuration.uploadExpiry,
+                                interval: configuration.uploadExpiryInterval, logger: logger),
+            AccessRefreshService(access: security.access, audit: audit, logger: logger),
+            HangupService(tls: security.tls, access: security.access, authority: security.authority,
+                          keysFolder: Security.keysFolder(root), logger: logger),
+        ]
         let http = HTTPOptions(host: configuration.host, port: configuration.port,
-                               idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections)
-        return RegistryApplication.make(
-            service: service, http: http, logger: logger, accessLogger: accessLogger, services: [expiry],
-            onServerRunning: onServerRunning)
+                               idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections,
+                               tls: try security.tls?.serverConfiguration())
+        return try RegistryApplication.make(
+            service: service, http: http, auth: security.options, logger: logger, accessLogger: accessLogger,
+            services: services, onServerRunning: onServerRunning)
     }
 
     /// Runs until SIGTERM or SIGINT, then lets in-flight requests finish.

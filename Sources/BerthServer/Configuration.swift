@@ -1,3 +1,4 @@
+import BerthWire
 import Foundation
 import Logging
 import Yams
@@ -20,6 +21,8 @@ public struct Configuration: Sendable, Equatable {
     public var uploadExpiry: Duration = .seconds(24 * 3600)
     /// How often expired uploads are looked for.
     public var uploadExpiryInterval: Duration = .seconds(3600)
+    /// Authentication, authorization and TLS.
+    public var auth = AuthConfiguration()
 
     public init() {}
 
@@ -68,18 +71,15 @@ public struct Configuration: Sendable, Equatable {
         }
         if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
         if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
+        try auth.apply(file.auth, tls: file.tls)
     }
 
-    /// A positive duration written as a number and a unit: `500ms`, `30s`, `15m`, `24h`, `7d`.
     static func duration(_ text: String, _ key: String) throws -> Duration {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (unit, seconds) in units where text.hasSuffix(unit) {
-            let number = text.dropLast(unit.count)
-            if let value = Double(number), value > 0, value * seconds <= 1e9, number.allSatisfy({ $0.isNumber || $0 == "." }) {
-                return .milliseconds(Int64((value * seconds * 1000).rounded()))
-            }
+        do {
+            return try Durations.parse(text, key)
+        } catch {
+            throw ConfigurationError(error.description)
         }
-        throw ConfigurationError("\(key) must be a positive duration such as 30s, 15m or 24h, got \(text)")
     }
 
     /// `host:port`, `[v6]:port` or `:port`.
@@ -136,9 +136,16 @@ struct ConfigFile: Decodable {
     var log: Log?
     var http: HTTP?
     var uploads: Uploads?
+    var auth: Auth?
+    var tls: TLS?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["address", "root", "storage", "limits", "log", "http", "uploads"],
+        "": ["address", "root", "storage", "limits", "log", "http", "uploads", "auth", "tls"],
+        "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
+        "auth.token": ["service", "issuer", "realm", "expires_in", "refresh_expires_in"],
+        "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
+        "auth.lockout": ["attempts", "window"],
+        "tls": ["certificate", "key"],
         "http": ["idle_timeout", "max_connections"],
         "uploads": ["expire_after", "check_every"],
         "storage": ["fsync"],
@@ -147,17 +154,15 @@ struct ConfigFile: Decodable {
     ]
 
     /// Rejects keys Berth does not know, so a typo is not silently ignored.
-    static func checkKeys(_ document: Any?) throws {
+    static func checkKeys(_ document: Any?, section: String = "") throws {
         guard let document else { return }
-        guard let top = document as? [String: Any] else { throw ConfigurationError("the configuration must be a mapping") }
-        for (key, value) in top {
-            guard knownKeys[""]!.contains(key) else { throw ConfigurationError("unknown setting \(key)") }
-            if let section = knownKeys[key] {
-                guard let mapping = value as? [String: Any] else { throw ConfigurationError("\(key) must be a mapping") }
-                for inner in mapping.keys where !section.contains(inner) {
-                    throw ConfigurationError("unknown setting \(key).\(inner)")
-                }
-            }
+        guard let mapping = document as? [String: Any] else {
+            throw ConfigurationError(section.isEmpty ? "the configuration must be a mapping" : "\(section) must be a mapping")
+        }
+        for (key, value) in mapping {
+            let path = section.isEmpty ? key : section + "." + key
+            guard knownKeys[section]!.contains(key) else { throw ConfigurationError("unknown setting \(path)") }
+            if knownKeys[path] != nil { try checkKeys(value, section: path) }
         }
     }
 }

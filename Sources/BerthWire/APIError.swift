@@ -1,7 +1,7 @@
 import BerthCore
 
 /// The error codes of the OCI Distribution specification (plus `PAGINATION_NUMBER_INVALID`, which clients know
-/// from CNCF Distribution), each listed once.
+/// from CNCF Distribution, and the admin API's own), each listed once.
 public enum SpecCode: String, Sendable {
     case blobUnknown = "BLOB_UNKNOWN"
     case blobUploadInvalid = "BLOB_UPLOAD_INVALID"
@@ -18,6 +18,10 @@ public enum SpecCode: String, Sendable {
     case unsupported = "UNSUPPORTED"
     case tooManyRequests = "TOOMANYREQUESTS"
     case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
+    // Codes of the admin API (`/api/v1/`) and the token service.
+    case invalid = "INVALID"
+    case notFound = "NOT_FOUND"
+    case conflict = "CONFLICT"
     case unknown = "UNKNOWN"
 }
 

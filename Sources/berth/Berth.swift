@@ -6,7 +6,8 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "An OCI Distribution container registry.",
-        subcommands: [Serve.self, Config.self]
+        subcommands: [Serve.self, Config.self, UserCommand.self, NamespaceCommand.self, GrantCommand.self,
+                       RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self]
     )
 }
 

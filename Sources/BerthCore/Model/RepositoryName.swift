@@ -81,6 +81,11 @@ public enum ManifestReference: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    public var isDigest: Bool {
+        if case .digest = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .tag(let t): t

@@ -1,32 +1,48 @@
 import NIOCore
 
+/// A blob visible in a repository, ready to be read.
+public struct VisibleBlob: Sendable {
+    public let digest: Digest
+    public let size: Int64
+    let blobs: any BlobStore
+
+    /// Streams `range` of the blob.
+    public func read(_ range: ClosedRange<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws {
+        try await blobs.read(digest, range: range, into: sink)
+    }
+}
+
 extension RegistryService {
-    /// The size of a blob visible in `repository`.
-    public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64 {
+    /// A blob as `repository` sees it: its size, and its bytes for reading. Reading takes the repository in the
+    /// same call, so no caller can read bytes its repository cannot see.
+    public func blob(_ digest: Digest, in repository: RepositoryName) async throws -> VisibleBlob {
         guard let size = try await metadata.blobSize(digest, in: repository) else {
             throw RegistryError(.blobUnknown, "blob unknown to registry")
         }
-        return size
-    }
-
-    /// Streams `range` of a blob already known to be visible in the repository (see `blobSize`).
-    public func readBlob(_ digest: Digest, range: ClosedRange<Int64>,
-                         into sink: (ByteBuffer) async throws -> Void) async throws {
-        try await blobs.read(digest, range: range, into: sink)
+        return VisibleBlob(digest: digest, size: size, blobs: blobs)
     }
 
     /// Hides a blob from a repository. Its bytes go when no repository refers to them (garbage collection).
-    public func deleteBlob(_ digest: Digest, in repository: RepositoryName) async throws {
+    public func deleteBlob(_ digest: Digest, in repository: RepositoryName, by caller: Caller) async throws {
         guard try await metadata.removeBlob(digest, from: repository) else {
             throw RegistryError(.blobUnknown, "blob unknown to registry")
         }
+        audit.record(AuditEvent(caller, "blob.delete", "\(repository)@\(digest)"))
     }
 
-    /// Cross-repository mount. Without a source, any repository holding the blob will do (the spec's
-    /// automatic content discovery; knowing a digest proves the client had the content). Returns false when
-    /// no allowed source can serve the blob, so the client should upload it instead.
-    public func mountBlob(_ digest: Digest, from source: RepositoryName?,
-                          into repository: RepositoryName) async throws -> Bool {
-        try await metadata.mountBlob(digest, from: source, to: repository)
+    /// Cross-repository mount: links a blob into `repository` from `source`, or without a source from some
+    /// repository holding it, but only from a repository `readable` says the caller may pull. Knowing a
+    /// digest proves nothing (digests are public in manifests). Returns false when no readable repository
+    /// holds the blob, so the client uploads it instead; the answer does not tell the blob exists elsewhere.
+    public func mountBlob(_ digest: Digest, from source: RepositoryName?, into repository: RepositoryName,
+                          by caller: Caller, readable: (RepositoryName) -> Bool) async throws -> Bool {
+        if let source {
+            guard readable(source) else { return false }
+            return try await metadata.mountBlob(digest, from: source, to: repository, by: caller.name)
+        }
+        for holder in try await metadata.repositories(holding: digest, limit: 100) where readable(holder) {
+            if try await metadata.mountBlob(digest, from: holder, to: repository, by: caller.name) { return true }
+        }
+        return false
     }
 }

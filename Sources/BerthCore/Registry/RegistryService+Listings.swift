@@ -14,9 +14,20 @@ extension RegistryService {
         return page(tags, n)
     }
 
-    public func repositories(limit: Int?, after last: String?) async throws -> Page {
+    /// Repository names the caller may see (`visible`), `limit` at most after `last`. Hidden names are skipped
+    /// in batches, so a page is full whenever enough visible names follow.
+    public func repositories(limit: Int?, after last: String?,
+                             visible: (String) -> Bool = { _ in true }) async throws -> Page {
         let n = pageSize(limit)
-        return page(try await metadata.repositories(after: last, limit: n + 1), n)
+        var shown: [String] = []
+        var cursor = last
+        while shown.count <= n {
+            let batch = try await metadata.repositories(after: cursor, limit: n + 1)
+            shown += batch.filter(visible)
+            guard batch.count == n + 1, let next = batch.last else { break }
+            cursor = next
+        }
+        return page(Array(shown.prefix(n + 1)), n)
     }
 
     /// Manifests whose subject is `subject`. Never fails for a well-formed digest, even in unknown repositories.

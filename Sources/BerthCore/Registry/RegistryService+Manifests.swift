@@ -11,7 +11,8 @@ extension RegistryService {
     /// Validates and stores a manifest pushed to `reference`, tagging it with the reference's tag (if any)
     /// and `extraTags`.
     public func putManifest(_ body: Data, contentType: String?, reference: ManifestReference,
-                            extraTags: [String], in repository: RepositoryName) async throws -> PushedManifest {
+                            extraTags: [String], in repository: RepositoryName,
+                            by caller: Caller) async throws -> PushedManifest {
         guard body.count <= options.manifestMaxBytes else {
             throw RegistryError(.manifestTooLarge, "manifest exceeds \(options.manifestMaxBytes) bytes")
         }
@@ -36,7 +37,8 @@ extension RegistryService {
         let record = ManifestRecord(
             repository: repository, digest: digest, mediaType: parsed.mediaType, content: body,
             artifactType: parsed.artifactType, subject: parsed.subject, annotations: parsed.annotations,
-            blobs: parsed.blobs, children: parsed.children, pushedAt: Date())
+            blobs: parsed.blobs, children: parsed.children, pushedAt: Date(),
+            pushedBy: caller.name)
         // The store checks the references in the transaction that writes the manifest, so a concurrent
         // delete cannot leave it pointing at nothing.
         do {
@@ -47,6 +49,8 @@ extension RegistryService {
             }
             throw RegistryError(.manifestBlobUnknown, "manifest unknown to registry: \(manifests.first.map(\.description) ?? "")")
         }
+        audit.record(AuditEvent(caller, "push", "\(repository)@\(digest)",
+                                detail: tags.isEmpty ? nil : "tags: " + tags.joined(separator: ",")))
         return PushedManifest(digest: digest, subject: parsed.subject, tags: tags)
     }
 
@@ -58,12 +62,14 @@ extension RegistryService {
     }
 
     /// Deleting by digest removes the manifest and its tags; deleting by tag removes only the tag.
-    public func deleteManifest(_ reference: ManifestReference, in repository: RepositoryName) async throws {
+    public func deleteManifest(_ reference: ManifestReference, in repository: RepositoryName,
+                               by caller: Caller) async throws {
         let deleted: Bool
         switch reference {
         case .digest(let digest): deleted = try await metadata.deleteManifest(digest, in: repository)
         case .tag(let tag): deleted = try await metadata.deleteTag(tag, in: repository)
         }
         guard deleted else { throw RegistryError(.manifestUnknown, "manifest unknown to registry") }
+        audit.record(AuditEvent(caller, "delete", "\(repository)\(reference.isDigest ? "@" : ":")\(reference)"))
     }
 }

@@ -3,10 +3,10 @@ import NIOCore
 
 extension RegistryService {
     /// Opens an upload session.
-    public func startUpload(in repository: RepositoryName) async throws -> UploadID {
+    public func startUpload(in repository: RepositoryName, by caller: Caller) async throws -> UploadID {
         let id = UploadID()
         try await blobs.createUpload(id, durable: true)
-        try await metadata.createUpload(id, in: repository)
+        try await metadata.createUpload(id, in: repository, by: caller.name)
         keepRunningHash(id, RunningHash(offset: 0, hasher: DigestHasher(.sha256)))
         return id
     }
@@ -54,7 +54,7 @@ extension RegistryService {
 
     /// Completes an upload session with an optional last chunk, verifying `digest`.
     public func completeUpload(_ id: UploadID, in repository: RepositoryName, digest: Digest, start: Int64?,
-                               _ body: some AsyncSequence<ByteBuffer, any Error>) async throws {
+                               _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
         try await requireSession(id, in: repository)
         try await uploadLocks.withLock(id) {
             let size = try await append(id, start: start, body)
@@ -62,7 +62,7 @@ extension RegistryService {
             guard computed == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository, session: true)
+            try await store(id, as: digest, size: size, in: repository, session: true, by: caller)
         }
     }
 
@@ -78,7 +78,7 @@ extension RegistryService {
 
     /// A whole blob in one request (`POST ?digest=`).
     public func uploadMonolithic(_ digest: Digest, in repository: RepositoryName,
-                                 _ body: some AsyncSequence<ByteBuffer, any Error>) async throws {
+                                 _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
         let id = UploadID()
         try await blobs.createUpload(id, durable: false)
         do {
@@ -87,7 +87,7 @@ extension RegistryService {
             guard box.hasher!.finalize() == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository, session: false)
+            try await store(id, as: digest, size: size, in: repository, session: false, by: caller)
         } catch {
             try? await blobs.deleteUpload(id)
             throw error
@@ -152,12 +152,12 @@ extension RegistryService {
     /// Moves verified bytes into the content store (unless already there) and makes them visible, ending the
     /// upload session (`session`) in the same commit.
     private func store(_ id: UploadID, as digest: Digest, size: Int64, in repository: RepositoryName,
-                       session: Bool) async throws {
+                       session: Bool, by caller: Caller) async throws {
         if try await blobs.contains(digest) {
             try await blobs.deleteUpload(id)
         } else {
             try await blobs.commitUpload(id, as: digest)
         }
-        try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil)
+        try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil, by: caller.name)
     }
 }

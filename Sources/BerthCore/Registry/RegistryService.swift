@@ -26,6 +26,8 @@ public final class RegistryService: Sendable {
     let metadata: any MetadataStore
     public let options: RegistryOptions
     let logger: Logger
+    /// Pushes and deletes, as audit records.
+    let audit: any AuditRecorder
 
     /// Serializes requests on one upload session.
     let uploadLocks = KeyedLock<UploadID>()
@@ -34,10 +36,11 @@ public final class RegistryService: Sendable {
     let runningHashes = Mutex<[UploadID: RunningHash]>([:])
 
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: RegistryOptions = .init(),
-                logger: Logger = Logger(label: "berth.registry")) {
+                audit: any AuditRecorder = NoAudit(), logger: Logger = Logger(label: "berth.registry")) {
         self.blobs = blobs
         self.metadata = metadata
         self.options = options
+        self.audit = audit
         self.logger = logger
     }
 

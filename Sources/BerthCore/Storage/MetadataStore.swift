@@ -4,12 +4,14 @@ import Foundation
 public protocol BlobIndex: Sendable {
     /// The blob's size when it is visible in `repository`.
     func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64?
-    /// Records a stored blob and makes it visible in `repository`.
+    /// Records a stored blob and makes it visible in `repository`, linked by `caller`.
     /// With `upload`, that session ends in the same transaction (one durable commit, not two).
-    func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?) async throws
-    /// Makes a blob visible in `repository` when `source` can see it, or with no source, when any repository
-    /// can. Returns false when none can.
-    func mountBlob(_ digest: Digest, from source: RepositoryName?, to repository: RepositoryName) async throws -> Bool
+    func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?,
+                 by caller: String) async throws
+    /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot.
+    func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName, by caller: String) async throws -> Bool
+    /// Some repositories in which the blob is visible, at most `limit`, in name order.
+    func repositories(holding digest: Digest, limit: Int) async throws -> [RepositoryName]
     /// Hides a blob from `repository`. Returns false when it was not visible there.
     func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool
 }
@@ -35,7 +37,7 @@ public protocol ManifestIndex: Sendable {
 
 /// Upload sessions, which must survive restarts.
 public protocol UploadSessions: Sendable {
-    func createUpload(_ id: UploadID, in repository: RepositoryName) async throws
+    func createUpload(_ id: UploadID, in repository: RepositoryName, by caller: String) async throws
     func uploadRepository(_ id: UploadID) async throws -> RepositoryName?
     func deleteUpload(_ id: UploadID) async throws
     func uploadIDs() async throws -> [UploadID]
@@ -57,10 +59,12 @@ public struct ManifestRecord: Sendable {
     /// Manifests an index refers to; they must be manifests of its repository.
     public var children: [Digest]
     public var pushedAt: Date
+    /// Who pushed it (a user name, or `anonymous`).
+    public var pushedBy: String
 
     public init(repository: RepositoryName, digest: Digest, mediaType: String, content: Data,
                 artifactType: String?, subject: Digest?, annotations: [String: String]?,
-                blobs: [Digest], children: [Digest], pushedAt: Date) {
+                blobs: [Digest], children: [Digest], pushedAt: Date, pushedBy: String) {
         self.repository = repository
         self.digest = digest
         self.mediaType = mediaType
@@ -71,5 +75,6 @@ public struct ManifestRecord: Sendable {
         self.blobs = blobs
         self.children = children
         self.pushedAt = pushedAt
+        self.pushedBy = pushedBy
     }
 }

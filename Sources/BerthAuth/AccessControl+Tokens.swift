@@ -1,0 +1,57 @@
+import BerthCore
+import Foundation
+
+extension AccessControl {
+    /// What a registry token for `principal` may grant for the scopes asked: for each, the intersection of the
+    /// actions asked and the actions allowed. A scope the principal may not have comes back with no actions.
+    public func grantedAccess(_ principal: Principal, for scopes: [ResourceScope]) -> [GrantedAccess] {
+        let view = self.view
+        return scopes.map { scope in
+            var granted: [String] = []
+            switch scope.type {
+            case "repository":
+                if let name = try? RepositoryName(validating: scope.name) {
+                    let allowed = view.actions(principal, on: name)
+                    let asked = scope.actions.contains("*") ? Set(Action.allCases) : Set(scope.actions.compactMap(Action.init(rawValue:)))
+                    granted = allowed.intersection(asked).sorted().map(\.rawValue)
+                }
+            case "registry" where scope.name == "catalog":
+                // Anyone may list; the list shows only what the caller may pull.
+                granted = scope.actions.filter { $0 == "*" }
+            default:
+                break
+            }
+            return GrantedAccess(type: scope.type, name: scope.name, actions: granted)
+        }
+    }
+
+    /// A refresh (offline) token for a user who logged in with a password.
+    public func issueRefreshToken(for principal: Principal, expiresIn: Duration) async throws -> String? {
+        guard let user = principal.user, principal.tokenID == nil else { return nil }
+        let id = Secrets.id(), secret = Secrets.secret()
+        try await store.addRefreshToken(RefreshTokenRecord(
+            id: id, user: user, secretHash: Secrets.hash(secret),
+            expiresAt: Date().addingTimeInterval(Double(expiresIn.components.seconds))))
+        return Secrets.compose("berthr", id: id, secret: secret)
+    }
+
+    /// The user a refresh token stands for, while it is live and its user exists.
+    public func redeemRefreshToken(_ text: String, address: String?) async throws -> Principal {
+        let key = address.map { "address:" + $0 }
+        if let key, let wait = throttle.retryAfter(key) { throw AccessError.throttled(retryAfter: wait) }
+        if let (id, secret) = Secrets.parse("berthr", text), let record = try await store.refreshToken(id),
+           record.expiresAt > Date(), Secrets.constantTimeEqual(record.secretHash, Secrets.hash(secret)),
+           let principal = principal(subject: record.user, tokenID: nil) {
+            return principal
+        }
+        if let key { throttle.fail(key) }
+        record(Caller(user: nil, address: address), "login.failed", "refresh token", outcome: "denied")
+        throw AccessError.unauthenticated("invalid refresh token")
+    }
+
+    /// Records a registry token's issue in the audit log.
+    public func recordIssue(_ principal: Principal, access: [GrantedAccess], address: String?) {
+        let scopes = access.map { "\($0.type):\($0.name):\($0.actions.joined(separator: ","))" }.joined(separator: " ")
+        record(principal.caller(address: address), "token.issue", scopes.isEmpty ? "-" : scopes)
+    }
+}
