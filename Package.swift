@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "BerthTests",
             dependencies: [
-                "BerthCore", "BerthServer", "BerthSQLite",
+                "BerthCore", "BerthServer", "BerthSQLite", "BerthAuth", "BerthWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

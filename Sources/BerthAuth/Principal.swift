@@ -45,10 +45,12 @@ public struct AccessView: Sendable {
     }
 
     /// The actions `principal` may take on `repository`: its user's rights now, within its token's scopes.
+    /// A public namespace's pull stays open to tokens too: a token never does less than an anonymous caller.
     public func actions(_ principal: Principal, on repository: RepositoryName) -> Set<Action> {
         var actions = userActions(principal, on: repository)
         if let scopes = principal.tokenScopes {
             actions.formIntersection(scopes.reduce(into: Set<Action>()) { $0.formUnion($1.actions(on: repository)) })
+            if data.namespaces[Namespaces.of(repository)] == .public { actions.insert(.pull) }
         }
         return actions
     }

@@ -36,9 +36,14 @@ public enum SigningKeys {
         return kid
     }
 
-    private static func read(_ folder: String) throws -> [Key] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+    /// The key files, in signing order (the last signs).
+    static func fileNames(_ folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
             .filter { $0.hasPrefix("es256-") && $0.hasSuffix(".pem") }.sorted()
+    }
+
+    private static func read(_ folder: String) throws -> [Key] {
+        let names = fileNames(folder)
         return try names.map { name in
             let key = try ES256PrivateKey(pem: String(contentsOfFile: folder + "/" + name, encoding: .utf8))
             return Key(kid: try kid(of: key), key: key)

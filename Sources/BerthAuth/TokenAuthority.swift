@@ -69,6 +69,8 @@ public final class TokenAuthority: Sendable {
     public let settings: Settings
     let keys: JWTKeyCollection
     private let signing: Mutex<String?>
+    /// The key files last loaded, to notice `berth key rotate`.
+    private let keyFiles = Mutex<[String]>([])
     var signingKID: String? { signing.withLock { $0 } }
     /// Verified tokens by their text, until they expire: a request pays a dictionary lookup, not an ECDSA check.
     private let verified = Mutex<[String: VerifiedToken]>([:])
@@ -82,9 +84,16 @@ public final class TokenAuthority: Sendable {
     /// Picks up keys added to the folder (`berth key rotate`): the newest signs from now on.
     public func reloadKeys(folder: String) async throws {
         guard signingKID != nil else { return }
+        keyFiles.withLock { $0 = SigningKeys.fileNames(folder) }
         let loaded = try SigningKeys.load(folder: folder)
         for key in loaded { await keys.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid)) }
         signing.withLock { $0 = loaded.last?.kid }
+    }
+
+    /// Reloads the keys when the folder's key files changed since the last load. Cheap: one folder listing.
+    public func reloadKeysIfChanged(folder: String) async throws {
+        guard signingKID != nil, keyFiles.withLock({ $0 }) != SigningKeys.fileNames(folder) else { return }
+        try await reloadKeys(folder: folder)
     }
 
     /// Berth's own token service, signing with the newest key of `keysFolder` (made on first start).
@@ -92,7 +101,9 @@ public final class TokenAuthority: Sendable {
         let collection = JWTKeyCollection()
         let loaded = try SigningKeys.load(folder: keysFolder)
         for key in loaded { await collection.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid)) }
-        return TokenAuthority(settings: settings, keys: collection, signingKID: loaded.last?.kid)
+        let authority = TokenAuthority(settings: settings, keys: collection, signingKID: loaded.last?.kid)
+        authority.keyFiles.withLock { $0 = SigningKeys.fileNames(keysFolder) }
+        return authority
     }
 
     /// Verifies tokens of an external issuer, from a JWKS file or a PEM public key or certificate.

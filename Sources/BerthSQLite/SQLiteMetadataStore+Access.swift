@@ -153,12 +153,14 @@ extension SQLiteMetadataStore: AccessStore {
         }
     }
 
+    /// Newest first by time: a server stores its records in batches, so ids need not follow time.
     public func auditEvents(limit: Int, before: Int64?) async throws -> [AuditEvent] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, at, actor, token_id, action, target, address, outcome, detail FROM audit_log
-                WHERE id < ? ORDER BY id DESC LIMIT ?
-                """, arguments: [before ?? Int64.max, limit]).map {
+                WHERE (at, id) < (SELECT at, id FROM audit_log WHERE id = ? UNION ALL SELECT ?, ? LIMIT 1)
+                ORDER BY at DESC, id DESC LIMIT ?
+                """, arguments: [before ?? -1, Int64.max, Int64.max, limit]).map {
                 AuditEvent(id: $0["id"], at: Self.date($0["at"]), actor: $0["actor"], tokenID: $0["token_id"],
                            action: $0["action"], target: $0["target"], address: $0["address"], outcome: $0["outcome"],
                            detail: $0["detail"])

@@ -136,6 +136,7 @@ enum Schema {
             detail TEXT
         )
         """,
+        "CREATE INDEX audit_log_by_time ON audit_log (at, id)",
         "CREATE TABLE access_generation (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL)",
         "INSERT INTO access_generation (id, generation) VALUES (1, 1)",
     ]

@@ -4,11 +4,14 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Keeps access control current and the audit log stored: every second, reloads users, roles and tokens
-/// when another process changed them, and writes pending audit records.
+/// Keeps access control current and the audit log stored: every second, reloads users, roles, tokens and
+/// signing keys when another process changed them, and writes pending audit records.
 struct AccessRefreshService: Service {
     let access: AccessControl
     let audit: AuditLog
+    /// Picks up signing keys added by `berth key rotate`.
+    let authority: TokenAuthority?
+    let keysFolder: String
     let logger: Logger
 
     func run() async throws {
@@ -26,6 +29,7 @@ struct AccessRefreshService: Service {
     private func once() async {
         do {
             try await access.refreshIfChanged()
+            try await authority?.reloadKeysIfChanged(folder: keysFolder)
             try await audit.flush()
         } catch {
             logger.error("access refresh failed: \(String(reflecting: error))")

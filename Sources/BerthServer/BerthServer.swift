@@ -40,7 +40,8 @@ public enum BerthServer {
         let services: [any Service] = [
             UploadExpiryService(registry: service, age: configuration.uploadExpiry,
                                 interval: configuration.uploadExpiryInterval, logger: logger),
-            AccessRefreshService(access: security.access, audit: audit, logger: logger),
+            AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
+                                 keysFolder: Security.keysFolder(root), logger: logger),
             HangupService(tls: security.tls, access: security.access, authority: security.authority,
                           keysFolder: Security.keysFolder(root), logger: logger),
         ]

@@ -65,7 +65,7 @@ struct KeyCommand: AsyncParsableCommand {
 
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a new signing key; it signs after the next start or SIGHUP, older keys keep verifying.")
+            abstract: "Add a new signing key; running servers sign with it within a second, older keys keep verifying.")
         @OptionGroup var store: StoreOptions
 
         func run() async throws {

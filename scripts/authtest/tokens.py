@@ -112,7 +112,7 @@ def no_secrets_logged(berth, reg, principals, found_secrets):
 
 
 def stored_secrets(berth, reg, found_secrets):
-    """The store (read once the server stopped): bcrypt cost 12 for Berth's own users, no secret kept as is."""
+    """The store (read once the server stopped): bcrypt cost 10 for Berth's own users, no secret kept as is."""
     costs, plain = [], set()
     con = sqlite3.connect(os.path.join(berth.root, "metadata.db"))
     try:
@@ -126,7 +126,7 @@ def stored_secrets(berth, reg, found_secrets):
                         costs.append(int(m.group(1)))
     finally:
         con.close()
-    reg.report.check(costs and set(costs) == {12}, "stored passwords are bcrypt hashes of cost 12",
+    reg.report.check(costs and set(costs) == {10}, "stored passwords are bcrypt hashes of cost 10",
                      f"{len(costs)} bcrypt hashes, costs {sorted(set(costs))}")
     for folder, dirs, files in os.walk(berth.root):
         dirs[:] = [d for d in dirs if d not in ("blobs", "uploads")]

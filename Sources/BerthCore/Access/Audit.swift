@@ -27,6 +27,22 @@ public struct AuditEvent: Sendable, Codable, Equatable {
         self.detail = detail
     }
 
+    enum CodingKeys: String, CodingKey { case id, at, actor, tokenID = "token_id", action, target, address, outcome, detail }
+
+    /// Every field, absent ones as null, so each record has the same shape.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(at, forKey: .at)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(tokenID, forKey: .tokenID)
+        try container.encode(action, forKey: .action)
+        try container.encode(target, forKey: .target)
+        try container.encode(address, forKey: .address)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(detail, forKey: .detail)
+    }
+
     public init(_ caller: Caller, _ action: String, _ target: String, outcome: String = "ok", detail: String? = nil) {
         self.init(actor: caller.name, tokenID: caller.tokenID, action: action, target: target,
                   address: caller.address, outcome: outcome, detail: detail)
