@@ -35,7 +35,7 @@ struct Gate: Sendable {
             do {
                 let principal = try await access.authenticate(username: basic.username, password: basic.password, address: address)
                 return Identity(principal: principal, address: address)
-            } catch let error as AccessError {
+            } catch {
                 throw Refusal.from(error, challenge: challenge(request))
             }
         case .token(_, let authority), .external(_, let authority):
