@@ -25,6 +25,11 @@ public enum SigningKeys {
         return keys
     }
 
+    /// The public halves of the folder's keys, PEM, for verifiers elsewhere (an external-mode Berth, say).
+    public static func publicKeysPEM(folder: String) throws -> [(kid: String, pem: String)] {
+        try read(folder).map { ($0.kid, $0.key.publicKey.pemRepresentation) }
+    }
+
     /// Adds a new signing key and returns its kid.
     public static func rotate(folder: String) throws -> String {
         try prepare(folder)
