@@ -51,7 +51,7 @@ extension AccessControl {
 
     /// Records a registry token's issue in the audit log.
     public func recordIssue(_ principal: Principal, access: [GrantedAccess], address: String?) {
-        let scopes = access.map { "\($0.type):\($0.name):\($0.actions.joined(separator: ","))" }.joined(separator: " ")
+        let scopes = access.map(\.description).joined(separator: " ")
         record(principal.caller(address: address), "token.issue", scopes.isEmpty ? "-" : scopes)
     }
 }

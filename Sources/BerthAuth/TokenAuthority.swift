@@ -3,18 +3,8 @@ import Foundation
 import JWTKit
 import Synchronization
 
-/// One entry of a registry token's `access` claim.
-public struct GrantedAccess: Codable, Sendable, Equatable {
-    public var type: String
-    public var name: String
-    public var actions: [String]
-
-    public init(type: String, name: String, actions: [String]) {
-        self.type = type
-        self.name = name
-        self.actions = actions
-    }
-}
+/// One entry of a registry token's `access` claim: a scope holding the actions granted.
+public typealias GrantedAccess = ResourceScope
 
 /// The claims of a registry token (the Docker token spec's JWT), plus the access token it came from.
 struct RegistryClaims: JWTPayload {

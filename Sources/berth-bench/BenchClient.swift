@@ -8,13 +8,15 @@ import NIOHTTP1
 struct BenchClient: Sendable {
     let base: String
     let http: HTTPClient
+    let auth: Authenticator
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    init(base: String, concurrency: Int) {
+    init(base: String, concurrency: Int, credentials: Credentials? = nil) {
         self.base = base.hasSuffix("/") ? String(base.dropLast()) : base
+        auth = Authenticator(credentials: credentials)
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(concurrency, 1)
         configuration.decompression = .disabled
@@ -35,7 +37,7 @@ struct BenchClient: Sendable {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(body) }
-        let response = try await http.execute(request, timeout: .seconds(120))
+        let response = try await execute(request)
         for try await _ in response.body {}
         guard Int(response.status.code) == expect else {
             throw Failure(description: "\(method) \(path): \(response.status.code), expected \(expect)")
@@ -47,7 +49,7 @@ struct BenchClient: Sendable {
     func fetchDigest(_ path: String, accept: String? = nil) async throws -> (String, Int) {
         var request = HTTPClientRequest(url: url(path))
         if let accept { request.headers.add(name: "Accept", value: accept) }
-        let response = try await http.execute(request, timeout: .seconds(120))
+        let response = try await execute(request)
         var hasher = SHA256()
         var size = 0
         for try await chunk in response.body {

@@ -27,6 +27,11 @@ struct BerthBench: AsyncParsableCommand {
     @Option(help: "tags-list and catalog: full listings timed.") var listings = 10
     @Option(help: "Comma-separated figures to run (default all but the growth figures tags-page and catalog-page).") var only: String?
     @Option(help: "Also append JSON lines to this file.") var json: String?
+    @Option(help: "User name to log in with when a registry challenges (Basic, or Bearer tokens from its realm); for A, and for B unless --username-b is given.")
+    var username: String?
+    @Option(help: "Password (or access token) for --username.") var password: String?
+    @Option(name: .customLong("username-b"), help: "User name for the second registry (B); empty: none.") var usernameB: String?
+    @Option(name: .customLong("password-b"), help: "Password (or access token) for --username-b.") var passwordB: String?
 
     mutating func validate() throws {
         guard (1...2).contains(urls.count) else { throw ValidationError("give one or two registry URLs") }
@@ -35,6 +40,10 @@ struct BerthBench: AsyncParsableCommand {
                 throw ValidationError("benchmarks run against loopback registries only: \(url)")
             }
         }
+        guard (username == nil) == (password == nil), (usernameB == nil) == (passwordB == nil) else {
+            throw ValidationError("give --username with --password, and --username-b with --password-b")
+        }
+        guard usernameB == nil || urls.count == 2 else { throw ValidationError("--username-b needs a second registry") }
         guard rounds >= 1, rounds <= 20, concurrency >= 1, concurrency <= 256 else {
             throw ValidationError("rounds must be 1…20 and concurrency 1…256")
         }
@@ -55,7 +64,9 @@ struct BerthBench: AsyncParsableCommand {
         if let only { options.figures = Set(only.split(separator: ",").map(String.init)) }
 
         let labels = urls.count == 2 ? ["A", "B"] : ["A"]
-        let clients = urls.map { BenchClient(base: $0, concurrency: options.concurrency) }
+        let clients = urls.enumerated().map { i, url in
+            BenchClient(base: url, concurrency: options.concurrency, credentials: credentials(i))
+        }
         let report = Report(labels: labels, urls: urls, jsonPath: json)
         let memory = MemoryWatch(pids: pid)
         memory.recordIdle()
@@ -78,7 +89,18 @@ struct BerthBench: AsyncParsableCommand {
         }
         sampler.cancel()
         report.printTable(memory: memory.summary(labels: labels))
+        for (label, client) in zip(labels, clients) {
+            let (challenges, fetches) = client.auth.counts
+            if challenges > 0 { print("auth \(label): \(challenges) challenges answered, \(fetches) tokens fetched") }
+        }
         for client in clients { try await client.shutdown() }
+    }
+
+    /// The credentials for registry `i` (0: A, 1: B); an empty user name means none.
+    func credentials(_ i: Int) -> Credentials? {
+        let pair = i == 1 && usernameB != nil ? (usernameB, passwordB) : (username, password)
+        guard let user = pair.0, !user.isEmpty, let password = pair.1 else { return nil }
+        return Credentials(username: user, password: password)
     }
 }
 

@@ -45,7 +45,7 @@ extension Workloads {
         while let current = next, pages < 100_000 {
             var request = HTTPClientRequest(url: client.url(current))
             request.headers.add(name: "Accept", value: "application/json")
-            let response = try await client.http.execute(request, timeout: .seconds(60))
+            let response = try await client.execute(request, timeout: .seconds(60))
             let body = try await response.body.collect(upTo: 64 << 20)
             if response.status == .notFound { return 0 }
             guard response.status == .ok,
@@ -88,7 +88,7 @@ extension Workloads {
         let samples = await Measure.each(count: options.listings * 20, workers: 1) { _ in
             var request = HTTPClientRequest(url: client.url(path))
             request.headers.add(name: "Accept", value: "application/json")
-            let response = try await client.http.execute(request, timeout: .seconds(60))
+            let response = try await client.execute(request, timeout: .seconds(60))
             let body = try await response.body.collect(upTo: 64 << 20)
             guard response.status == .ok,
                   let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],

@@ -93,7 +93,7 @@ struct TokenEndpoint: Sendable {
         let refreshToken = refresh ? try await access.issueRefreshToken(for: principal, expiresIn: refreshExpiresIn) : nil
         let answer = Answer(
             token: legacy ? token : nil, accessToken: token,
-            scope: legacy ? nil : granted.map { "\($0.type):\($0.name):\($0.actions.joined(separator: ","))" }.joined(separator: " "),
+            scope: legacy ? nil : granted.map(\.description).joined(separator: " "),
             expiresIn: expiresIn, issuedAt: ISO8601DateFormatter().string(from: issuedAt), refreshToken: refreshToken)
         return try RegistryAPI.json(answer, headers: [.cacheControl: "no-store"])
     }
