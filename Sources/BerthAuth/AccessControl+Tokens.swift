@@ -49,6 +49,12 @@ extension AccessControl {
         throw AccessError.unauthenticated("invalid refresh token")
     }
 
+    /// Records a registry request that presented a token which did not verify (forged, expired, revoked).
+    public func recordRejectedToken(subject: String?, address: String?) {
+        record(Caller(user: nil, address: address), "login.failed", "bearer token" + (subject.map { " of \($0)" } ?? ""),
+               outcome: "denied")
+    }
+
     /// Records a registry token's issue in the audit log.
     public func recordIssue(_ principal: Principal, access: [GrantedAccess], address: String?) {
         let scopes = access.map(\.description).joined(separator: " ")

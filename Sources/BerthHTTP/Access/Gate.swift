@@ -43,7 +43,9 @@ struct Gate: Sendable {
                 return Identity(principal: .anonymous, address: address)
             }
             let text = String(authorization.dropFirst("Bearer ".count))
-            guard let token = await authority.verify(text), let principal = principal(of: token) else {
+            let token = await authority.verify(text)
+            guard let token, let principal = principal(of: token) else {
+                access?.recordRejectedToken(subject: token?.subject, address: address)
                 throw Refusal.unauthorized("invalid or expired token", challenge: challenge(request, error: "invalid_token"))
             }
             return Identity(principal: principal, token: token, address: address)
