@@ -177,7 +177,8 @@ stop_pid() { # stop_pid NAME PID: TERM, bounded wait, then KILL
 cleanup() {
   local rc=$? name pid m
   set +e
-  trap - EXIT INT TERM
+  trap - EXIT
+  trap "" INT TERM   # a second signal must not cut the cleanup short
   # Stop in reverse order of start: dockerd (which stops the containerd it
   # spawned), then Berth.
   if [ -s "$PIDS" ]; then
@@ -204,6 +205,15 @@ cleanup() {
       umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done
   done
+  # Paths outside the work folder that a section made (`rm PATH` or `rmdir PATH` lines), newest first.
+  if [ -s "$WORK/cleanup-paths" ]; then
+    while read -r kind m; do
+      case $kind in
+        rm) rm -rf -- "$m" ;;
+        rmdir) rmdir -- "$m" 2>/dev/null ;;
+      esac
+    done < <(tac "$WORK/cleanup-paths")
+  fi
   [ -n "${KEEP_WORK:-}" ] && echo "# KEEP_WORK set: logs left in $WORK" >&2
   [ -n "$DOCK" ] && rm -rf "$DOCK"
   [ -z "${KEEP_WORK:-}" ] && rm -rf "$WORK"
