@@ -30,7 +30,7 @@ struct BerthBench: AsyncParsableCommand {
     @Option(help: "User name to log in with when a registry challenges (Basic, or Bearer tokens from its realm); for A, and for B unless --username-b is given.")
     var username: String?
     @Option(help: "Password (or access token) for --username.") var password: String?
-    @Option(name: .customLong("username-b"), help: "User name for the second registry (B); empty: none.") var usernameB: String?
+    @Option(name: .customLong("username-b"), help: "User name for the second registry (B); an empty one: log in to B as nobody.") var usernameB: String?
     @Option(name: .customLong("password-b"), help: "Password (or access token) for --username-b.") var passwordB: String?
 
     mutating func validate() throws {
@@ -40,7 +40,7 @@ struct BerthBench: AsyncParsableCommand {
                 throw ValidationError("benchmarks run against loopback registries only: \(url)")
             }
         }
-        guard (username == nil) == (password == nil), (usernameB == nil) == (passwordB == nil) else {
+        guard (username ?? "").isEmpty == (password == nil), (usernameB ?? "").isEmpty == (passwordB == nil) else {
             throw ValidationError("give --username with --password, and --username-b with --password-b")
         }
         guard usernameB == nil || urls.count == 2 else { throw ValidationError("--username-b needs a second registry") }
