@@ -13,10 +13,16 @@ enum ErrorResponse {
         var errors: [Item]
     }
 
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
     static func response(_ error: APIError, headers: HTTPFields = [:], includeBody: Bool = true) -> Response {
         let body = Body(errors: [.init(code: error.code.rawValue, message: error.message,
                                        detail: error.detail.isEmpty ? nil : error.detail)])
-        let bytes = (try? JSONEncoder().encode(body)) ?? Data()
+        let bytes = (try? encoder.encode(body)) ?? Data()
         var headers = headers
         headers[.contentType] = "application/json"
         let status = HTTPResponse.Status(code: error.status)

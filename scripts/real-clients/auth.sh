@@ -189,7 +189,7 @@ auth_after_checks() {
   expect "$L: audit: alice's push of team/sk is recorded with her address" \
     audit_has '.actor == "alice" and (.target | startswith("team/sk@")) and .outcome == "ok" and .address == "127.0.0.1"'
   expect "$L: audit: the push with the CI token names the token's id" \
-    audit_has --arg id "$CI_TOKEN_ID" '.actor == "alice" and .tokenID == $id and (.target | startswith("team/ci@"))'
+    audit_has --arg id "$CI_TOKEN_ID" '.actor == "alice" and .token_id == $id and (.target | startswith("team/ci@"))'
   expect "$L: Berth's log has no fatal/panic/crash lines" bash -c "! grep -Eqi 'fatal|panic|crash' '$BERTH_LOG'" \
     || grep -Ei 'fatal|panic|crash' "$BERTH_LOG" | show 10
 }

@@ -68,7 +68,7 @@ struct Gate: Sendable {
             if case .repository(let name, let actions) = need, !permits(identity, name, actions) {
                 throw identity.principal.isAnonymous
                     ? Refusal.unauthorized("authentication required", challenge: challenge(request))
-                    : Refusal.denied("requested access to the resource is denied")
+                    : Refusal.denied("access denied: this request needs \(actions.map(\.rawValue).joined(separator: ",")) on the repository")
             }
             if need == .login, identity.principal.isAnonymous {
                 throw Refusal.unauthorized("authentication required", challenge: challenge(request))
