@@ -15,8 +15,9 @@ struct RegistryAPI: Sendable {
         var response: Response
         do {
             guard let route = try RegistryRoute.parse(request.uri.path) else { throw APIError.routeUnknown }
-            let identity = try await gate.identify(request, address: context.remoteAddress)
-            try await gate.authorize(identity, route.need(method: request.method.rawValue), request)
+            let need = route.need(method: request.method.rawValue)
+            let identity = try await gate.identify(request, address: context.remoteAddress, need: need)
+            try await gate.authorize(identity, need, request)
             response = try await dispatch(route, request, identity)
         } catch let refusal as Refusal {
             response = ErrorResponse.response(refusal.error, headers: refusal.headers, includeBody: request.method != .head)
