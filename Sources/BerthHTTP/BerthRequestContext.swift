@@ -5,10 +5,13 @@ import NIOCore
 /// and the audit log).
 public struct BerthRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: String?
+    let peer: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress?.ipAddress
+        peer = source.channel.remoteAddress
     }
+
+    /// Formatted only when asked (logins, audit records): most requests never need it.
+    public var remoteAddress: String? { peer?.ipAddress }
 }

@@ -43,9 +43,9 @@ public struct AuthOptions: Sendable {
     }
 }
 
-/// Builds the HTTP application: the registry API under `/v2`, the token service under `/auth/token`, the admin
-/// API under `/api/v1`, and `/healthz`, each a group of routes; common headers and the access log are a
-/// middleware.
+/// Builds the HTTP application: the registry API under `/v2` (a middleware), the token service under
+/// `/auth/token`, the admin API under `/api/v1`, and `/healthz` (routes); common headers and the access log are
+/// a middleware.
 public enum RegistryApplication {
     public static func make(
         service: RegistryService,
@@ -59,12 +59,7 @@ public enum RegistryApplication {
         let router = Router(context: BerthRequestContext.self)
         router.add(middleware: CommonHeadersMiddleware(accessLog: AccessLog(logger: accessLogger ?? logger)))
         let gate = Gate(mode: auth.mode, access: auth.access, tls: http.tls != nil)
-        let api = RegistryAPI(service: service, gate: gate)
-        for method: HTTPRequest.Method in [.get, .head, .put, .post, .patch, .delete] {
-            for path in ["/v2", "/v2/**"] {
-                router.on(RouterPath(path), method: method) { request, context in await api.respond(to: request, context: context) }
-            }
-        }
+        router.add(middleware: RegistryAPIMiddleware(api: RegistryAPI(service: service, gate: gate)))
         router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.head("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain", .contentLength: "3"]) }
         if let access = auth.access {
@@ -86,6 +81,22 @@ public enum RegistryApplication {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? http.port) },
             logger: logger
         )
+    }
+}
+
+/// `/v2` and everything under it, answered by the registry API. A middleware rather than routes: the API
+/// recognizes its routes from the path's end (names have any number of components), so a trie walk over
+/// every component would only add work on the hottest paths.
+struct RegistryAPIMiddleware: RouterMiddleware {
+    typealias Context = BerthRequestContext
+    let api: RegistryAPI
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path.hasPrefix("/v2"), path.utf8.count == 3 || path.utf8.dropFirst(3).first == UInt8(ascii: "/") else {
+            return try await next(request, context)
+        }
+        return await api.respond(to: request, context: context)
     }
 }
 
