@@ -63,7 +63,13 @@ struct TokenEndpoint: Sendable {
 
     /// The OAuth2 form: `grant_type=password` or `refresh_token`.
     private func post(_ request: Request, _ context: BerthRequestContext) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 64 * 1024)
+        } catch {
+            // Too large or cut short: the client's fault, not a 500.
+            throw AccessError.invalid("the form is missing, incomplete or over 64 KiB")
+        }
         let form = Self.parseForm(String(buffer: buffer))
         try checkService(form["service"])
         let scopes = try parseScopes((form["scope"] ?? "").split(separator: " ").map(String.init))
