@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import BerthCore
+import Foundation
+import NIOCore
+
+extension S3BlobStore {
+    public func appendUpload(_ id: UploadID, at offset: Int64,
+                             _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
+        let name = Self.segmentName(start: offset)
+        var writer = SegmentWriter(client: client, key: uploadPrefix(id) + name, partSize: configuration.partSize)
+        do {
+            for try await chunk in data { try await writer.write(chunk) }
+            try await writer.finish()
+        } catch {
+            await writer.cleanUp()
+            throw error
+        }
+        return UploadSegment(start: offset, end: offset + writer.written, name: name)
+    }
+
+    public func readUpload(_ id: UploadID, segments: [UploadSegment],
+                           into sink: (ByteBuffer) async throws -> Void) async throws {
+        for segment in segments where segment.end > segment.start {
+            try await readSegment(id, segment, range: 0...(segment.end - segment.start - 1), into: sink)
+        }
+    }
+
+    /// Streams `range` (relative to the segment) of one segment; a missing segment is a missing upload.
+    func readSegment(_ id: UploadID, _ segment: UploadSegment, range: ClosedRange<Int64>,
+                     into sink: (ByteBuffer) async throws -> Void) async throws {
+        let key = try segmentKey(id, segment)
+        let whole = range.lowerBound == 0 && range.upperBound == segment.end - segment.start - 1
+        let response: HTTPClientResponse
+        do {
+            response = try await client.getObject(key, range: whole ? nil : range)
+        } catch let error as S3Error where error.isNotFound {
+            throw StorageError.uploadNotFound
+        }
+        try await Self.stream(response, expected: range.upperBound - range.lowerBound + 1, resource: "GET \(key)",
+                              into: sink)
+    }
+
+    public func commitUpload(_ id: UploadID, segments: [UploadSegment], as digest: Digest) async throws {
+        let live = segments.filter { $0.end > $0.start }
+        let total = live.reduce(Int64(0)) { $0 + ($1.end - $1.start) }
+        let target = blobKey(digest)
+        do {
+            if total == 0 {
+                try await client.putObject(target, body: ByteBuffer())
+            } else if live.count == 1 && total <= S3Client.maximumCopySize {
+                try await client.copyObject(from: segmentKey(id, live[0]), to: target)
+            } else if total < Int64(S3Configuration.minimumPartSize) {
+                // Too small for multipart (every part but the last must be 5 MiB): gather and PUT once.
+                var buffer = ByteBufferAllocator().buffer(capacity: Int(total))
+                try await readUpload(id, segments: live) { buffer.writeImmutableBuffer($0) }
+                try await client.putObject(target, body: buffer)
+            } else {
+                try await assemble(id, live, into: target)
+            }
+        } catch let error as S3Error where error.code == "NoSuchKey" {
+            throw StorageError.uploadNotFound
+        }
+    }
+
+    /// Builds `target` as a multipart upload: runs of at least 5 MiB are copied server-side (UploadPartCopy),
+    /// shorter runs are read and sent again, gathered into parts of exactly 5 MiB (the last may be less).
+    private func assemble(_ id: UploadID, _ segments: [UploadSegment], into target: String) async throws {
+        let minimum = S3Configuration.minimumPartSize
+        let uploadID = try await client.createMultipartUpload(target)
+        do {
+            var parts: [S3Client.CompletedPart] = []
+            var pending = ByteBufferAllocator().buffer(capacity: minimum)
+            func add(_ part: () async throws -> S3Client.CompletedPart) async throws {
+                guard parts.count < S3Client.maximumParts else {
+                    throw S3Error(code: "TooManyParts", message: "an upload needs more than \(S3Client.maximumParts) parts",
+                                  resource: "PUT \(target)")
+                }
+                parts.append(try await part())
+            }
+            for segment in segments {
+                let source = try segmentKey(id, segment)
+                let length = segment.end - segment.start
+                var position: Int64 = 0
+                while position < length {
+                    let remaining = length - position
+                    if pending.readableBytes == 0 && remaining >= Int64(minimum) {
+                        let size = min(remaining, S3Client.maximumCopySize)
+                        let range = position...(position + size - 1), number = parts.count + 1
+                        try await add { try await client.uploadPartCopy(target, uploadID: uploadID, number: number,
+                                                                        source: source, range: range) }
+                        position += size
+                    } else {
+                        let size = min(remaining, Int64(minimum - pending.readableBytes))
+                        try await readSegment(id, segment, range: position...(position + size - 1)) {
+                            pending.writeImmutableBuffer($0)
+                        }
+                        position += size
+                        if pending.readableBytes >= minimum {
+                            let body = pending, number = parts.count + 1
+                            try await add { try await client.uploadPart(target, uploadID: uploadID, number: number, body: body) }
+                            pending.clear()
+                        }
+                    }
+                }
+            }
+            if pending.readableBytes > 0 {
+                let body = pending, number = parts.count + 1
+                try await add { try await client.uploadPart(target, uploadID: uploadID, number: number, body: body) }
+            }
+            try await client.completeMultipartUpload(target, uploadID: uploadID, parts: parts)
+        } catch {
+            await Self.detached { [client] in try await client.abortMultipartUpload(target, uploadID: uploadID) }
+            throw error
+        }
+    }
+
+    /// Runs clean-up work outside the current task, so a cancelled request still cleans up after itself;
+    /// failures are left for `deleteUpload` or a bucket lifecycle rule.
+    static func detached(_ work: @escaping @Sendable () async throws -> Void) async {
+        _ = await Task.detached { try? await work() }.value
+    }
+}
+
+/// Streams one request body into a new object: a single PUT when it fits in one part, else a multipart upload
+/// of `partSize` parts. One part buffer per request.
+struct SegmentWriter {
+    let client: S3Client
+    let key: String
+    let partSize: Int
+    var buffer: ByteBuffer
+    var uploadID: String?
+    var parts: [S3Client.CompletedPart] = []
+    private(set) var written: Int64 = 0
+    /// A PUT or a completion was sent: the object may exist and must go if the request fails.
+    var objectMayExist = false
+
+    init(client: S3Client, key: String, partSize: Int) {
+        self.client = client
+        self.key = key
+        self.partSize = partSize
+        // Grows as bytes come (a small body keeps a small buffer), up to partSize.
+        buffer = ByteBufferAllocator().buffer(capacity: 0)
+    }
+
+    mutating func write(_ chunk: ByteBuffer) async throws {
+        var chunk = chunk
+        written += Int64(chunk.readableBytes)
+        while chunk.readableBytes > 0 {
+            // A full buffer is sent only once more bytes come: a body of exactly one part stays a single PUT.
+            if buffer.readableBytes >= partSize { try await flushPart() }
+            var slice = chunk.readSlice(length: min(chunk.readableBytes, partSize - buffer.readableBytes))!
+            buffer.writeBuffer(&slice)
+        }
+    }
+
+    private mutating func flushPart() async throws {
+        if uploadID == nil { uploadID = try await client.createMultipartUpload(key) }
+        guard parts.count < S3Client.maximumParts else {
+            throw S3Error(code: "TooManyParts", message: "a request body needs more than \(S3Client.maximumParts) parts",
+                          resource: "PUT \(key)")
+        }
+        parts.append(try await client.uploadPart(key, uploadID: uploadID!, number: parts.count + 1, body: buffer))
+        buffer.clear()
+    }
+
+    mutating func finish() async throws {
+        guard let uploadID else {
+            // An empty body stages nothing: readers skip empty segments.
+            if buffer.readableBytes > 0 {
+                objectMayExist = true
+                try await client.putObject(key, body: buffer)
+            }
+            return
+        }
+        if buffer.readableBytes > 0 { try await flushPart() }
+        objectMayExist = true
+        try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+    }
+
+    func cleanUp() async {
+        let client = client, key = key, uploadID = uploadID, objectMayExist = objectMayExist
+        await S3BlobStore.detached {
+            if let uploadID { try? await client.abortMultipartUpload(key, uploadID: uploadID) }
+            if objectMayExist { try await client.deleteObject(key) }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+
+/// Where and how the S3 driver stores blobs.
+public struct S3Configuration: Sendable {
+    /// Server-side encryption asked of S3 on every object written.
+    public enum Encryption: Sendable, Equatable {
+        case none
+        /// `x-amz-server-side-encryption: AES256` (S3-managed keys).
+        case aes256
+        /// `aws:kms`, with a key id or ARN (nil: the bucket's default KMS key).
+        case kms(keyID: String?)
+    }
+
+    /// Base URL of the service, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:8333`.
+    public var endpoint: String
+    public var region: String
+    public var bucket: String
+    /// Prepended to every key (`team/` → `team/blobs/...`); empty for the bucket's root.
+    public var prefix: String
+    public var accessKey: String
+    public var secretKey: String
+    public var sessionToken: String?
+    /// `endpoint/bucket/key` when true, `bucket.endpoint/key` (virtual-hosted) when false.
+    public var pathStyle: Bool
+    /// Bytes buffered per request before a multipart part is sent; at least 5 MiB (S3's minimum part).
+    public var partSize: Int
+    public var encryption: Encryption
+    /// Hash request bodies into the signature (end-to-end integrity without TLS); else `UNSIGNED-PAYLOAD`.
+    public var signPayload: Bool
+
+    public static let minimumPartSize = 5 << 20
+    public static let defaultPartSize = 8 << 20
+
+    public init(endpoint: String, region: String = "us-east-1", bucket: String, prefix: String = "",
+                accessKey: String, secretKey: String, sessionToken: String? = nil, pathStyle: Bool = true,
+                partSize: Int = S3Configuration.defaultPartSize, encryption: Encryption = .none,
+                signPayload: Bool = true) {
+        self.endpoint = endpoint
+        self.region = region
+        self.bucket = bucket
+        self.prefix = prefix
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.sessionToken = sessionToken
+        self.pathStyle = pathStyle
+        self.partSize = max(partSize, Self.minimumPartSize)
+        self.encryption = encryption
+        self.signPayload = signPayload
+    }
+
+    /// A configuration whose missing values come from the usual AWS variables: AWS_ENDPOINT_URL,
+    /// AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+    /// Throws when no endpoint or no credentials can be found.
+    public static func fromEnvironment(
+        endpoint: String? = nil, region: String? = nil, bucket: String, prefix: String = "",
+        accessKey: String? = nil, secretKey: String? = nil, sessionToken: String? = nil, pathStyle: Bool = true,
+        partSize: Int = S3Configuration.defaultPartSize, encryption: Encryption = .none,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> S3Configuration {
+        func value(_ given: String?, _ names: String...) -> String? {
+            if let given, !given.isEmpty { return given }
+            return names.lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
+        }
+        let resolvedRegion = value(region, "AWS_REGION", "AWS_DEFAULT_REGION") ?? "us-east-1"
+        let resolvedEndpoint = value(endpoint, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+            ?? "https://s3.\(resolvedRegion).amazonaws.com"
+        guard let key = value(accessKey, "AWS_ACCESS_KEY_ID"), let secret = value(secretKey, "AWS_SECRET_ACCESS_KEY")
+        else {
+            throw S3Error(code: "MissingCredentials", message: "no access key and secret key given or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+        }
+        // A session token from the environment belongs to the environment's keys only.
+        let token = sessionToken ?? (accessKey == nil ? value(nil, "AWS_SESSION_TOKEN") : nil)
+        return S3Configuration(endpoint: resolvedEndpoint, region: resolvedRegion, bucket: bucket, prefix: prefix,
+                               accessKey: key, secretKey: secret, sessionToken: token, pathStyle: pathStyle,
+                               partSize: partSize, encryption: encryption)
+    }
+
+    /// The headers asking for server-side encryption (PutObject, CreateMultipartUpload, CopyObject).
+    var encryptionHeaders: [(String, String)] {
+        switch encryption {
+        case .none: return []
+        case .aes256: return [("x-amz-server-side-encryption", "AES256")]
+        case .kms(let keyID):
+            var headers = [("x-amz-server-side-encryption", "aws:kms")]
+            if let keyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", keyID)) }
+            return headers
+        }
+    }
+}
+
+/// A failure S3 reported (its error code, HTTP status and request id) or one the driver met talking to it.
+public struct S3Error: Error, Sendable, CustomStringConvertible, Equatable {
+    /// S3's error code (`NoSuchKey`, `AccessDenied`, `SignatureDoesNotMatch`...), or the driver's own.
+    public var code: String
+    public var message: String
+    /// The HTTP status of the response; 0 when there was none.
+    public var status: Int
+    public var requestID: String?
+    /// The operation and key, for logs.
+    public var resource: String
+
+    public init(code: String, message: String = "", status: Int = 0, requestID: String? = nil, resource: String = "") {
+        self.code = code
+        self.message = message
+        self.status = status
+        self.requestID = requestID
+        self.resource = resource
+    }
+
+    public var description: String {
+        var text = "S3 \(code)"
+        if status != 0 { text += " (HTTP \(status))" }
+        if !resource.isEmpty { text += " on \(resource)" }
+        if !message.isEmpty { text += ": \(message)" }
+        if let requestID { text += " [request \(requestID)]" }
+        return text
+    }
+
+    /// The object or upload is absent.
+    public var isNotFound: Bool { status == 404 || code == "NoSuchKey" || code == "NoSuchUpload" }
+}
