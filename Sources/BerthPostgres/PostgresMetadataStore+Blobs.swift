@@ -1,0 +1,66 @@
+import BerthCore
+import Foundation
+import PostgresNIO
+
+extension PostgresMetadataStore: BlobIndex {
+    public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64? {
+        try await query("""
+            SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest
+            WHERE r.repository = \(repository.value) AND r.digest = \(digest.description)
+            """).first?.decode(Int64.self)
+    }
+
+    public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
+                        completing upload: UploadID?, by caller: String) async throws {
+        try await transaction { connection in
+            let now = Self.now()
+            if let upload {
+                try await connection.query("DELETE FROM uploads WHERE id = \(upload.value)", logger: self.logger)
+            }
+            try await Self.ensureRepository(connection, repository.value, self.logger)
+            // Another instance may add the same blob at the same time: the conflict is the expected outcome.
+            try await connection.query("""
+                INSERT INTO blobs (digest, size, created_at) VALUES (\(digest.description), \(size), \(now))
+                ON CONFLICT (digest) DO NOTHING
+                """, logger: self.logger)
+            try await self.link(connection, digest, repository, by: caller, at: now)
+        }
+    }
+
+    func link(_ connection: PostgresConnection, _ digest: Digest, _ repository: RepositoryName,
+              by caller: String, at now: Int64) async throws {
+        try await connection.query("""
+            INSERT INTO repository_blobs (repository, digest, linked_at, linked_by)
+            VALUES (\(repository.value), \(digest.description), \(now), \(caller))
+            ON CONFLICT (repository, digest) DO NOTHING
+            """, logger: logger)
+    }
+
+    public func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName,
+                          by caller: String) async throws -> Bool {
+        try await transaction { connection in
+            // FOR SHARE: a concurrent removeBlob from the source waits until the mount is committed.
+            let visible = try await connection.rows("""
+                SELECT 1 FROM repository_blobs WHERE repository = \(source.value) AND digest = \(digest.description)
+                FOR SHARE
+                """, self.logger)
+            guard !visible.isEmpty else { return false }
+            try await Self.ensureRepository(connection, repository.value, self.logger)
+            try await self.link(connection, digest, repository, by: caller, at: Self.now())
+            return true
+        }
+    }
+
+    public func repositories(holding digest: Digest, limit: Int) async throws -> [RepositoryName] {
+        try await query("""
+            SELECT repository FROM repository_blobs WHERE digest = \(digest.description) ORDER BY repository LIMIT \(limit)
+            """).compactMap { try? RepositoryName(validating: try $0.decode(String.self)) }
+    }
+
+    public func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool {
+        try await !query("""
+            DELETE FROM repository_blobs WHERE repository = \(repository.value) AND digest = \(digest.description)
+            RETURNING 1
+            """).isEmpty
+    }
+}

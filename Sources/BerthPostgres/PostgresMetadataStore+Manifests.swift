@@ -1,0 +1,148 @@
+import BerthCore
+import Foundation
+import PostgresNIO
+
+extension PostgresMetadataStore: ManifestIndex {
+    /// The reference check and the writes share one READ COMMITTED transaction, and the check reads the
+    /// referenced rows `FOR SHARE`: a concurrent removeBlob or deleteManifest of one of them either committed
+    /// before (the row is gone: missing reference) or waits until this commits. Row locks were chosen over
+    /// SERIALIZABLE so that concurrent pushes do not abort each other on overlapping reads; only a deadlock
+    /// (rare: rows are locked in sorted order) is retried, by `transaction`.
+    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+        let annotations = try manifest.annotations.map { String(decoding: try Self.sortedJSON.encode($0), as: UTF8.self) }
+        let repository = manifest.repository.value, digest = manifest.digest.description
+        // Sorted so that concurrent pushes lock rows in one order (no deadlocks between them).
+        let references = Array(Set((manifest.blobs + manifest.children).map(\.description))).sorted()
+        let tagNames = Array(Set(tags)).sorted()
+        let pushedAt = Self.millis(manifest.pushedAt)
+        try await transaction { connection in
+            let missingBlobs = try await Self.missing(manifest.blobs, connection, self.logger) { list in """
+                SELECT digest FROM repository_blobs WHERE repository = \(repository) AND digest = ANY(\(list))
+                ORDER BY digest FOR SHARE
+                """ }
+            let missingManifests = try await Self.missing(manifest.children, connection, self.logger) { list in """
+                SELECT digest FROM manifests WHERE repository = \(repository) AND digest = ANY(\(list))
+                ORDER BY digest FOR SHARE
+                """ }
+            if !missingBlobs.isEmpty || !missingManifests.isEmpty {
+                throw StorageError.missingReferences(blobs: missingBlobs, manifests: missingManifests)
+            }
+            try await Self.ensureRepository(connection, repository, self.logger)
+            try await connection.query(try """
+                INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations,
+                                       pushed_at, pushed_by)
+                VALUES (\(repository), \(digest), \(manifest.mediaType), \(manifest.content.count), \(manifest.content),
+                        \(manifest.artifactType), \(manifest.subject?.description), \(annotations), \(pushedAt),
+                        \(manifest.pushedBy))
+                ON CONFLICT (repository, digest) DO NOTHING
+                """, logger: self.logger)
+            if !references.isEmpty {
+                try await connection.query("""
+                    INSERT INTO manifest_references (repository, manifest, reference)
+                    SELECT \(repository), \(digest), r FROM unnest(\(references)::text[]) AS r
+                    ON CONFLICT (repository, manifest, reference) DO NOTHING
+                    """, logger: self.logger)
+            }
+            for tag in tagNames {
+                try await connection.query("""
+                    INSERT INTO tags (repository, name, manifest, updated_at, updated_by)
+                    VALUES (\(repository), \(tag), \(digest), \(pushedAt), \(manifest.pushedBy))
+                    ON CONFLICT (repository, name) DO UPDATE SET manifest = excluded.manifest,
+                        updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                    """, logger: self.logger)
+            }
+        }
+    }
+
+    /// The digests among `digests` that `sql` (given them as one text array) does not return.
+    static func missing(_ digests: [Digest], _ connection: PostgresConnection, _ logger: Logger,
+                        _ sql: ([String]) -> PostgresQuery) async throws -> [Digest] {
+        guard !digests.isEmpty else { return [] }
+        let found = Set(try await connection.rows(sql(digests.map(\.description)), logger).map { try $0.decode(String.self) })
+        return digests.filter { !found.contains($0.description) }
+    }
+
+    public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord? {
+        let rows: [PostgresRow]
+        switch reference {
+        case .digest(let digest):
+            rows = try await query("""
+                SELECT digest, media_type, content, artifact_type, subject, pushed_at, pushed_by FROM manifests
+                WHERE repository = \(repository.value) AND digest = \(digest.description)
+                """)
+        case .tag(let tag):
+            rows = try await query("""
+                SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at, m.pushed_by
+                FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest
+                WHERE t.repository = \(repository.value) AND t.name = \(tag)
+                """)
+        }
+        guard let row = rows.first else { return nil }
+        let (digest, mediaType, content, artifactType, subject, pushedAt, pushedBy) =
+            try row.decode((String, String, Data, String?, String?, Int64, String?).self)
+        return ManifestRecord(
+            repository: repository, digest: try Digest(parsing: digest), mediaType: mediaType, content: content,
+            artifactType: artifactType, subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) },
+            annotations: nil, blobs: [], children: [], pushedAt: Self.date(pushedAt), pushedBy: pushedBy ?? "anonymous")
+    }
+
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        let repository = repository.value, digest = digest.description
+        return try await transaction { connection in
+            let deleted = try await connection.rows("""
+                DELETE FROM manifests WHERE repository = \(repository) AND digest = \(digest) RETURNING 1
+                """, self.logger)
+            guard !deleted.isEmpty else { return false }
+            try await connection.query("DELETE FROM tags WHERE repository = \(repository) AND manifest = \(digest)",
+                                       logger: self.logger)
+            try await connection.query("""
+                DELETE FROM manifest_references WHERE repository = \(repository) AND manifest = \(digest)
+                """, logger: self.logger)
+            return true
+        }
+    }
+
+    public func deleteTag(_ tag: String, in repository: RepositoryName) async throws -> Bool {
+        try await !query("DELETE FROM tags WHERE repository = \(repository.value) AND name = \(tag) RETURNING 1").isEmpty
+    }
+
+    public func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> [String]? {
+        // One statement: NULL when the repository is unknown, else its tags (possibly none) in byte order.
+        let row = try await query("""
+            SELECT (SELECT array_agg(name ORDER BY name) FROM (
+                        SELECT name FROM tags WHERE repository = r.name AND name > \(last ?? "") ORDER BY name LIMIT \(limit)
+                    ) t)
+            FROM repositories r WHERE r.name = \(repository.value)
+            """).first
+        guard let row else { return nil }
+        return try row.decode([String]?.self) ?? []
+    }
+
+    public func repositories(after last: String?, limit: Int) async throws -> [String] {
+        try await query("""
+            SELECT name FROM repositories WHERE name > \(last ?? "") ORDER BY name LIMIT \(limit)
+            """).map { try $0.decode(String.self) }
+    }
+
+    public func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor] {
+        try await query("""
+            SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+            WHERE repository = \(repository.value) AND subject = \(subject.description)
+              AND (\(artifactType)::text IS NULL OR artifact_type = \(artifactType))
+            ORDER BY digest
+            """).map { row in
+            let (digest, mediaType, size, artifactType, annotations) =
+                try row.decode((String, String, Int64, String?, String?).self)
+            return Descriptor(mediaType: mediaType, digest: digest, size: size, artifactType: artifactType,
+                              annotations: annotations.flatMap {
+                                  try? JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+                              })
+        }
+    }
+
+    static var sortedJSON: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+}
