@@ -114,7 +114,7 @@ extension PostgresMetadataStore: AccessStore {
     public func addAccessToken(_ token: AccessTokenRecord) async throws {
         let scopes = String(decoding: try Self.sortedJSON.encode(token.scopes.map(\.description)), as: UTF8.self)
         try await change { connection in
-            try await connection.query("""
+            _ = try await connection.query("""
                 INSERT INTO access_tokens (id, user_name, secret_hash, scopes, created_at, expires_at)
                 VALUES (\(token.id), \(token.user), \(token.secretHash), \(scopes), \(Self.millis(token.createdAt)),
                         \(Self.millis(token.expiresAt)))
