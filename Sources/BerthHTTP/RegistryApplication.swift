@@ -17,14 +17,20 @@ public struct HTTPOptions: Sendable {
     public var maxConnections: Int
     /// Serve HTTPS only, with this configuration.
     public var tls: TLSConfiguration?
+    /// `/healthz` reports a store that has not answered within this as failed.
+    public var healthTimeout: Duration
+    /// `/healthz` reuses a result this long, so frequent probes do not each reach the stores.
+    public var healthCacheFor: Duration
 
     public init(host: String, port: Int, idleTimeout: Duration = .seconds(60), maxConnections: Int = 2048,
-                tls: TLSConfiguration? = nil) {
+                tls: TLSConfiguration? = nil, healthTimeout: Duration = .seconds(2), healthCacheFor: Duration = .seconds(1)) {
         self.host = host
         self.port = port
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.tls = tls
+        self.healthTimeout = healthTimeout
+        self.healthCacheFor = healthCacheFor
     }
 }
 
@@ -44,8 +50,11 @@ public struct AuthOptions: Sendable {
 }
 
 /// Builds the HTTP application: the registry API under `/v2` (a middleware), the token service under
-/// `/auth/token`, the admin API under `/api/v1`, and `/healthz` (routes); common headers and the access log are
-/// a middleware.
+/// `/auth/token`, the admin API under `/api/v1`, `/healthz` and `/metrics` (routes); metrics, common headers
+/// and the access log are middlewares.
+///
+/// `/metrics` is unauthenticated, like `/healthz`: it shows counts by route kind, never names, digests or
+/// callers. (To be made configurable for deployments that expose the port beyond their scraper.)
 public enum RegistryApplication {
     public static func make(
         service: RegistryService,
@@ -54,14 +63,20 @@ public enum RegistryApplication {
         logger: Logger,
         accessLogger: Logger? = nil,
         services: [any Service] = [],
+        metrics: BerthMetrics = BerthMetrics(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BerthRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: CommonHeadersMiddleware(accessLog: AccessLog(logger: accessLogger ?? logger)))
         let gate = Gate(mode: auth.mode, access: auth.access, tls: http.tls != nil)
         router.add(middleware: RegistryAPIMiddleware(api: RegistryAPI(service: service, gate: gate)))
-        router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        router.head("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain", .contentLength: "3"]) }
+        HealthEndpoint(service: service, timeout: http.healthTimeout, cacheFor: http.healthCacheFor,
+                       metrics: metrics, logger: logger).register(on: router)
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
         if let access = auth.access {
             var authority: TokenAuthority?
             if case .token(_, let issuing) = auth.mode {

@@ -241,7 +241,7 @@ start_berth() {
     echo "berth $pid" >>"$PIDS"
     for _ in $(seq 1 200); do
       alive "$pid" || break
-      if [ "$(curl -s --max-time 2 "http://$REG/healthz" 2>/dev/null)" = ok ]; then
+      if [ "$(curl -s --max-time 2 "http://$REG/healthz" 2>/dev/null)" = '{"status":"ok"}' ]; then
         log_ok "berth: serves /healthz on $REG (attempt $attempt)"
         expect_eq "berth: GET /v2/ is 200" 200 "$(http_code GET /v2/)"
         return 0

@@ -27,7 +27,8 @@ def free_port():
 
 def _die_with_parent():
     """In the child before exec: SIGKILL it when the rig dies, even by kill -9, so nothing is left behind.
-    PR_SET_PDEATHSIG = 1. Not fatal where prctl is missing."""
+    PR_SET_PDEATHSIG = 1. Not fatal where prctl is missing. It reaches only our direct children: processes
+    they fork (nginx's workers) outlive a rig killed with -9; a rig stopped any other way kills whole groups."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
     except OSError:
