@@ -153,7 +153,9 @@ public final class S3BlobStore: BlobStore {
     public func uploadIDs() async throws -> [UploadID] {
         let root = uploadsRoot
         func folder(_ key: String) -> Substring { key.dropFirst(root.count).prefix { $0 != "/" } }
-        var names = Set(try await client.list(prefix: root, delimiter: "/").commonPrefixes.map(folder))
+        // From the keys, not a delimited listing: some stores (SeaweedFS) keep reporting an emptied folder
+        // as a common prefix for a while after its last object is deleted.
+        var names = Set(try await client.list(prefix: root).objects.map { folder($0.key) })
         // An append that died mid-multipart leaves only parts behind.
         for upload in try await client.listMultipartUploads(prefix: root).uploads {
             names.insert(folder(upload.key))

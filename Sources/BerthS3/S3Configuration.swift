@@ -116,6 +116,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible, Equatable {
         return text
     }
 
-    /// The object or upload is absent.
-    public var isNotFound: Bool { status == 404 || code == "NoSuchKey" || code == "NoSuchUpload" }
+    /// The object or upload is absent (not the bucket: that is a configuration error).
+    public var isNotFound: Bool {
+        code == "NoSuchKey" || code == "NoSuchUpload" || (status == 404 && code != "NoSuchBucket")
+    }
 }

@@ -5,12 +5,9 @@ import Foundation
 import NIOCore
 import Testing
 
-/// The S3 driver against a real S3-compatible service. Runs only when BERTH_TEST_S3_ENDPOINT,
-/// BERTH_TEST_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set (e.g. a local SeaweedFS);
-/// each test works under its own random prefix and removes it after.
-@Suite(.enabled(if: S3BlobStoreTests.environment != nil, "set BERTH_TEST_S3_ENDPOINT, BERTH_TEST_S3_BUCKET and AWS credentials"))
-struct S3BlobStoreTests {
-    static let environment: (endpoint: String, bucket: String)? = {
+/// The live S3 the tests may use, from the environment (nil: the suite is skipped).
+enum S3TestEnvironment {
+    static let value: (endpoint: String, bucket: String)? = {
         let env = ProcessInfo.processInfo.environment
         guard let endpoint = env["BERTH_TEST_S3_ENDPOINT"], !endpoint.isEmpty,
               let bucket = env["BERTH_TEST_S3_BUCKET"], !bucket.isEmpty,
@@ -18,6 +15,14 @@ struct S3BlobStoreTests {
         else { return nil }
         return (endpoint, bucket)
     }()
+}
+
+/// The S3 driver against a real S3-compatible service. Runs only when BERTH_TEST_S3_ENDPOINT,
+/// BERTH_TEST_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set (e.g. a local SeaweedFS);
+/// each test works under its own random prefix and removes it after.
+@Suite(.enabled(if: S3TestEnvironment.value != nil, "set BERTH_TEST_S3_ENDPOINT, BERTH_TEST_S3_BUCKET and AWS credentials"))
+struct S3BlobStoreTests {
+    static var environment: (endpoint: String, bucket: String)? { S3TestEnvironment.value }
 
     static let mib = 1 << 20
 
@@ -203,9 +208,12 @@ struct S3BlobStoreTests {
             await #expect(throws: CancellationError.self) {
                 _ = try await store.appendUpload(id, at: 0, Self.body(Self.bytes(1000, seed: 41), failAfter: 500))
             }
-            #expect(try await store.client.list(prefix: store.uploadPrefix(id)).objects.isEmpty)
-            #expect(try await store.client.listMultipartUploads(prefix: store.uploadPrefix(id)).uploads.isEmpty)
-            #expect(try await store.uploadModified(id) == nil)
+            let objects = try await store.client.list(prefix: store.uploadPrefix(id)).objects
+            let multiparts = try await store.client.listMultipartUploads(prefix: store.uploadPrefix(id)).uploads
+            let modified = try await store.uploadModified(id)
+            #expect(objects.isEmpty)
+            #expect(multiparts.isEmpty)
+            #expect(modified == nil)
         }
     }
 
