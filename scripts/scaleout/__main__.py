@@ -4,8 +4,9 @@
       Starts SeaweedFS, PostgreSQL, N Berth instances and nginx, prints one JSON object with the URLs and
       credentials, then runs until SIGTERM or SIGINT and stops everything. --echo puts stand-in upstreams
       behind nginx instead of Berth.
-  check [--instances N] [--dir D] [--keep]
-      Starts the rig with stand-in upstreams and checks S3 credentials, PostgreSQL and nginx's routing."""
+  check [--berth PATH] [--instances N] [--dir D] [--keep]
+      Starts the rig and checks S3 credentials and PostgreSQL, then nginx's routing (stand-in upstreams) or,
+      with --berth, a chunked push through nginx and pulls from every instance."""
 import argparse
 import json
 import signal
@@ -41,7 +42,7 @@ def up(args):
 
 
 def check(args):
-    results = selfcheck.main(instances=args.instances, folder=args.dir, keep=args.keep)
+    results = selfcheck.main(instances=args.instances, folder=args.dir, keep=args.keep, berth=args.berth)
     print(json.dumps(results, indent=2))
     print("scaleout check: all passed", file=sys.stderr)
 
@@ -54,8 +55,8 @@ def main(argv=None):
         command.add_argument("--instances", type=int, default=2)
         command.add_argument("--dir", help="folder for everything (kept); default: a temporary one (removed)")
         command.add_argument("--keep", action="store_true", help="keep the temporary folder")
+        command.add_argument("--berth", help="the berth binary")
         if name == "up":
-            command.add_argument("--berth", help="the berth binary")
             command.add_argument("--echo", action="store_true", help="stand-in upstreams instead of Berth")
     args = parser.parse_args(argv)
     {"up": up, "check": check}[args.command](args)

@@ -1,12 +1,15 @@
 """Checks of the rig itself, with stand-in upstreams behind nginx: S3 refuses wrong credentials, PostgreSQL
 serves the berth database, nginx sends an upload session's requests to one upstream and spreads the rest,
-streams large bodies, and passes Host and X-Forwarded-For. `python3 -m scaleout check`."""
+streams large bodies, and passes Host and X-Forwarded-For. `python3 -m scaleout check`; with --berth PATH
+the same rig with real Berth instances and a push and pull across them (smoke.py) instead of the routing
+check, which needs the stand-ins' answers."""
 import collections
 import http.client
 import json
 import urllib.parse
 import uuid
 
+from . import smoke
 from .cluster import Cluster
 
 
@@ -74,10 +77,13 @@ def check_postgres(cluster):
     return {"url": pg.url}
 
 
-def main(instances=2, folder=None, keep=False):
-    with Cluster(berth=None, instances=instances, folder=folder, keep=keep) as cluster:
+def main(instances=2, folder=None, keep=False, berth=None):
+    with Cluster(berth=berth, instances=instances, folder=folder, keep=keep) as cluster:
         results = {"s3": "wrong secret and unknown key refused with 403; bucket read/write ok"}
         cluster.s3.check_credentials()
         results["postgres"] = check_postgres(cluster)
-        results["nginx"] = check_routing(cluster)
+        if berth:
+            results["berth"] = smoke.check_berth(cluster)
+        else:
+            results["nginx"] = check_routing(cluster)
     return results
