@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // The domain: names, digests, manifests, tags, referrers, and the storage protocols.
@@ -64,6 +67,26 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // BlobStore driver: any S3-compatible object store (SigV4 signing, async-http-client transport).
+        .target(
+            name: "BerthS3",
+            dependencies: [
+                "BerthCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // MetadataStore and AccessStore driver: PostgreSQL through postgres-nio, for several instances.
+        .target(
+            name: "BerthPostgres",
+            dependencies: [
+                "BerthCore", "BerthAuth",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The API's wire values without a server: routes, ranges, numbers, spec error codes. Kept free of
         // Hummingbird so the fuzzers build quickly.
         .target(name: "BerthWire", dependencies: ["BerthCore"]),
@@ -75,6 +98,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -83,6 +108,7 @@ let package = Package(
             name: "BerthServer",
             dependencies: [
                 "BerthCore", "BerthWire", "BerthFilesystem", "BerthSQLite", "BerthHTTP", "BerthAuth",
+                "BerthS3", "BerthPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -113,7 +139,8 @@ let package = Package(
         .testTarget(
             name: "BerthTests",
             dependencies: [
-                "BerthCore", "BerthServer", "BerthSQLite", "BerthAuth", "BerthWire",
+                "BerthCore", "BerthServer", "BerthSQLite", "BerthAuth", "BerthWire", "BerthS3", "BerthPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

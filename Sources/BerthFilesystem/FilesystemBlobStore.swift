@@ -97,18 +97,15 @@ public final class FilesystemBlobStore: BlobStore {
         }
     }
 
-    public func uploadSize(_ id: UploadID) async throws -> Int64? {
-        let path = uploadPath(id)
-        return try await run { try POSIXFile.size(path) }
-    }
-
     public func appendUpload(_ id: UploadID, at offset: Int64,
-                             _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
+                             _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
         let path = uploadPath(id), sync = synchronous
         guard let fd = try await run({ try POSIXFile.openIfExists(path, O_WRONLY) }) else {
             throw StorageError.uploadNotFound
         }
         defer { POSIXFile.close(fd) }
+        // Bytes staged past `offset` were never recorded (a crash before the metadata commit): drop them.
+        if try await run({ try POSIXFile.size(path) ?? 0 }) > offset { POSIXFile.truncate(fd, to: offset) }
         var end = offset
         var pending = ByteBufferAllocator().buffer(capacity: Self.ioChunk)
         do {
@@ -128,7 +125,7 @@ public final class FilesystemBlobStore: BlobStore {
             POSIXFile.truncate(fd, to: offset)
             throw error
         }
-        return end
+        return UploadSegment(start: offset, end: end, name: "")
     }
 
     private func write(_ buffer: ByteBuffer, to fd: Int32, at offset: Int64, path: String,
@@ -140,18 +137,23 @@ public final class FilesystemBlobStore: BlobStore {
         }
     }
 
-    public func readUpload(_ id: UploadID, into sink: (ByteBuffer) async throws -> Void) async throws {
-        let path = uploadPath(id)
-        guard let size = try await run({ try POSIXFile.size(path) }) else {
+    public func readUpload(_ id: UploadID, segments: [UploadSegment],
+                           into sink: (ByteBuffer) async throws -> Void) async throws {
+        let path = uploadPath(id), end = segments.last?.end ?? 0
+        guard let size = try await run({ try POSIXFile.size(path) }), size >= end else {
             throw StorageError.uploadNotFound
         }
-        if size > 0 { try await readFile(path, range: 0...(size - 1), into: sink) }
+        if end > 0 { try await readFile(path, range: 0...(end - 1), into: sink) }
     }
 
-    public func commitUpload(_ id: UploadID, as digest: Digest) async throws {
+    public func commitUpload(_ id: UploadID, segments: [UploadSegment], as digest: Digest) async throws {
         let source = uploadPath(id), folder = blobFolder(digest), target = blobPath(digest), sync = synchronous
+        let end = segments.last?.end ?? 0
         try await run { [self] in
-            // The staged bytes were synced when each append was acknowledged.
+            // The staged bytes were synced when each append was acknowledged. Bytes past the last recorded
+            // segment (a crash between staging and recording them) are not part of the upload.
+            guard let size = try POSIXFile.size(source), size >= end else { throw StorageError.uploadNotFound }
+            if size > end { try POSIXFile.truncate(source, to: end, durable: sync) }
             if sync && !self.durableFolders.withLock({ $0.contains(folder) }) {
                 // Once per folder and process: its parent is synced even when the folder was already there.
                 try POSIXFile.makeDirectories(folder, durable: true)
@@ -172,6 +174,21 @@ public final class FilesystemBlobStore: BlobStore {
     public func uploadModified(_ id: UploadID) async throws -> Date? {
         let path = uploadPath(id)
         return try await run { try POSIXFile.modified(path) }
+    }
+
+    public func discardSegment(_ id: UploadID, _ segment: UploadSegment) async throws {
+        // Appends happen in place, and one process owns this store: the segment is the file's tail.
+        let path = uploadPath(id), sync = synchronous
+        try await run { if try POSIXFile.size(path) != nil { try POSIXFile.truncate(path, to: segment.start, durable: sync) } }
+    }
+
+    public func checkHealth() async throws {
+        let folders = [uploadsPath, "\(root)/blobs"]
+        try await run {
+            for folder in folders where access(folder, R_OK | W_OK | X_OK) != 0 {
+                throw POSIXFile.Failure(operation: "access", path: folder, errno: errno)
+            }
+        }
     }
 
     public func uploadIDs() async throws -> [UploadID] {

@@ -99,6 +99,14 @@ enum POSIXFile {
         _ = ftruncate(fd, off_t(size))
     }
 
+    /// Cuts the file at `path` to `size` bytes, synced with `durable`.
+    static func truncate(_ path: String, to size: Int64, durable: Bool) throws {
+        let fd = try open(path, O_WRONLY)
+        defer { close(fd) }
+        if ftruncate(fd, off_t(size)) != 0 { throw Failure(operation: "ftruncate", path: path, errno: errno) }
+        if durable { try sync(fd, path: path) }
+    }
+
     static func rename(_ from: String, _ to: String) throws {
         if Glibc.rename(from, to) != 0 { throw Failure(operation: "rename", path: to, errno: errno) }
     }

@@ -15,6 +15,8 @@ public final class SQLiteMetadataStore: Sendable {
     /// schema only changes in migrations, before these open.
     let readers: [DatabaseQueue]
     let nextReader = Atomic<Int>(0)
+    /// Background jobs running now (`exclusively`).
+    let runningJobs = Mutex<Set<String>>([])
 
     public init(path: String, synchronous: Bool = true) throws {
         var configuration = Configuration()
@@ -150,32 +152,4 @@ extension SQLiteMetadataStore: BlobIndex {
         }
     }
 
-}
-
-extension SQLiteMetadataStore: UploadSessions {
-    public func createUpload(_ id: UploadID, in repository: RepositoryName, by caller: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "INSERT INTO uploads (id, repository, started_at, started_by) VALUES (?, ?, ?, ?)",
-                           arguments: [id.value, repository.value, Self.now(), caller])
-        }
-    }
-
-    public func uploadRepository(_ id: UploadID) async throws -> RepositoryName? {
-        let name = try read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT repository FROM uploads WHERE id = ?"), arguments: [id.value])
-        }
-        return try name.map { name throws(RegistryError) in try RepositoryName(validating: name) }
-    }
-
-    public func deleteUpload(_ id: UploadID) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.value])
-        }
-    }
-
-    public func uploadIDs() async throws -> [UploadID] {
-        try read { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM uploads"))
-        }.compactMap { try? UploadID(validating: $0) }
-    }
 }

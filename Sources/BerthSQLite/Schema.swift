@@ -141,6 +141,15 @@ enum Schema {
         "INSERT INTO access_generation (id, generation) VALUES (1, 1)",
     ]
 
+    /// Upload sessions shared by several instances: their size and staged segments live here (the offset is
+    /// compare-and-set), and when they last moved, for expiry.
+    static let version4 = [
+        "ALTER TABLE uploads ADD COLUMN size BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE uploads ADD COLUMN segments TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE uploads ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0",
+        "UPDATE uploads SET updated_at = started_at",
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -151,6 +160,9 @@ enum Schema {
         }
         migrator.registerMigration("v3") { db in
             for statement in version3 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("v4") { db in
+            for statement in version4 { try db.execute(sql: statement) }
         }
         return migrator
     }

@@ -1,5 +1,4 @@
 import BerthAuth
-import BerthSQLite
 import Foundation
 import Logging
 
@@ -9,24 +8,43 @@ public struct Administration: Sendable {
     public let access: AccessControl
     public let root: String
     let audit: AuditLog
+    let close: @Sendable () async -> Void
 
     public static func open(_ configuration: Configuration) async throws -> Administration {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let store = try SQLiteMetadataStore(path: root + "/metadata.db", synchronous: configuration.fsync)
+        var logger = Logger(label: "berth")
+        logger.logLevel = .warning
+        let (store, close, _) = try await Drivers.openMetadata(configuration, root: root, logger: logger)
         let audit = AuditLog(store: store) { _ in }
         var settings = AccessSettings()
         settings.htpasswdPath = configuration.auth.htpasswd
         settings.htpasswdAdmins = Set(configuration.auth.admins)
-        var logger = Logger(label: "berth")
-        logger.logLevel = .warning
         let access = try await AccessControl(store: store, settings: settings, audit: audit, logger: logger)
-        return Administration(access: access, root: root, audit: audit)
+        return Administration(access: access, root: root, audit: audit, close: close)
     }
 
     /// Stores the audit records of what the command did.
     public func finish() async throws {
-        try await audit.flush()
+        do {
+            try await audit.flush()
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+    }
+
+    /// Opens the configured metadata store, which brings its schema up to date, and closes it again.
+    /// Returns what it opened.
+    public static func migrate(_ configuration: Configuration) async throws -> String {
+        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var logger = Logger(label: "berth")
+        logger.logLevel = .info
+        let (_, close, summary) = try await Drivers.openMetadata(configuration, root: root, logger: logger)
+        await close()
+        return summary
     }
 
     /// Adds a token signing key; returns its kid.

@@ -22,22 +22,21 @@ public enum BerthServer {
         var logger = logger
         logger.logLevel = configuration.logLevel
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        let blobs = try FilesystemBlobStore(root: root, synchronous: configuration.fsync)
-        let metadata = try SQLiteMetadataStore(path: root + "/metadata.db", synchronous: configuration.fsync)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let drivers = try await Drivers.make(configuration, root: root, logger: logger)
+        let blobs = drivers.blobs, metadata = drivers.metadata
         let sink = accessLogSink
         let audit = AuditLog(store: metadata) { line in sink.append(line + "\n") }
         let service = RegistryService(
             blobs: blobs, metadata: metadata,
             options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), audit: audit, logger: logger)
-        let sessions = try await service.removeOrphanedUploads()
-        let settings = try metadata.effectiveSettings()
-        logger.info("metadata: journal_mode=\(settings.journalMode) synchronous=\(settings.synchronous); \(sessions) upload sessions open")
+        let sessions = try await service.openUploadCount()
+        logger.info("\(drivers.summary); \(sessions) upload sessions open")
         var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: sink) }
         accessLogger.logLevel = configuration.accessLog ? configuration.logLevel : .critical
-        logger.info("storing under \(root)")
 
         let security = try await Security.make(configuration, root: root, store: metadata, audit: audit, logger: logger)
-        let services: [any Service] = [
+        let services: [any Service] = drivers.services + [
             UploadExpiryService(registry: service, age: configuration.uploadExpiry,
                                 interval: configuration.uploadExpiryInterval, logger: logger),
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,

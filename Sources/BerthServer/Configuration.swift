@@ -23,6 +23,10 @@ public struct Configuration: Sendable, Equatable {
     public var uploadExpiryInterval: Duration = .seconds(3600)
     /// Authentication, authorization and TLS.
     public var auth = AuthConfiguration()
+    /// The blob store's driver.
+    public var blobStorage = BlobStorageConfiguration()
+    /// The metadata store's driver.
+    public var metadata = MetadataConfiguration()
 
     public init() {}
 
@@ -72,6 +76,7 @@ public struct Configuration: Sendable, Equatable {
         if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
         if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
         try auth.apply(file.auth, tls: file.tls)
+        try applyStorage(file.storage, file.metadata)
     }
 
     static func duration(_ text: String, _ key: String) throws -> Duration {
@@ -105,6 +110,8 @@ public struct ConfigurationError: Error, CustomStringConvertible {
 struct ConfigFile: Decodable {
     struct Storage: Decodable {
         var fsync: Bool?
+        var driver: String?
+        var s3: S3?
     }
 
     struct Limits: Decodable {
@@ -138,9 +145,10 @@ struct ConfigFile: Decodable {
     var uploads: Uploads?
     var auth: Auth?
     var tls: TLS?
+    var metadata: Metadata?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["address", "root", "storage", "limits", "log", "http", "uploads", "auth", "tls"],
+        "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "auth", "tls"],
         "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
         "auth.token": ["service", "issuer", "realm", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
@@ -148,10 +156,9 @@ struct ConfigFile: Decodable {
         "tls": ["certificate", "key"],
         "http": ["idle_timeout", "max_connections"],
         "uploads": ["expire_after", "check_every"],
-        "storage": ["fsync"],
         "limits": ["manifest_max_bytes"],
         "log": ["level", "access"],
-    ]
+    ].merging(storageKeys) { a, _ in a }
 
     /// Rejects keys Berth does not know, so a typo is not silently ignored.
     static func checkKeys(_ document: Any?, section: String = "") throws {

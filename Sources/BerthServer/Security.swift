@@ -13,7 +13,7 @@ struct Security {
 
     static func keysFolder(_ root: String) -> String { root + "/keys" }
 
-    static func make(_ configuration: Configuration, root: String, store: SQLiteMetadataStore, audit: AuditLog,
+    static func make(_ configuration: Configuration, root: String, store: any AccessStore, audit: AuditLog,
                      logger: Logger) async throws -> Security {
         let auth = configuration.auth
         var settings = AccessSettings()

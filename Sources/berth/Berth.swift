@@ -7,7 +7,7 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "An OCI Distribution container registry.",
         subcommands: [Serve.self, Config.self, UserCommand.self, NamespaceCommand.self, GrantCommand.self,
-                       RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self]
+                       RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self, Migrate.self]
     )
 }
 
@@ -54,5 +54,18 @@ struct Config: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring the metadata database's schema up to date (berth serve also does this at start).")
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        var settings = try store.config.map(Configuration.load(file:)) ?? Configuration()
+        if let root = store.root { settings.root = root }
+        print("up to date: " + (try await Administration.migrate(settings)))
     }
 }

@@ -13,62 +13,40 @@ extension RegistryService {
 
     /// The number of bytes an upload session has received.
     public func uploadOffset(_ id: UploadID, in repository: RepositoryName) async throws -> Int64 {
-        try await requireSession(id, in: repository)
-        guard let size = try await blobs.uploadSize(id) else { throw Self.unknownUpload }
-        return size
-    }
-
-    /// Removes upload sessions (and staged leftovers of monolithic uploads) idle for longer than `age`,
-    /// leaving alone any a request is working on. Returns how many sessions it removed.
-    public func expireUploads(idleFor age: Duration, now: Date = Date()) async throws -> Int {
-        let cutoff = now.addingTimeInterval(-(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18))
-        let sessions = Set(try await metadata.uploadIDs())
-        var expired = 0
-        for id in try await blobs.uploadIDs() {
-            guard !uploadLocks.isHeld(id), let modified = try await blobs.uploadModified(id), modified < cutoff
-            else { continue }
-            guard sessions.contains(id) else {
-                try await blobs.deleteUpload(id)
-                continue
-            }
-            try await uploadLocks.withLock(id) {
-                // Re-checked under the lock: a request may have appended since.
-                guard let modified = try await blobs.uploadModified(id), modified < cutoff else { return }
-                runningHashes.withLock { _ = $0.removeValue(forKey: id) }
-                try await metadata.deleteUpload(id)
-                try await blobs.deleteUpload(id)
-                expired += 1
-            }
-        }
-        return expired
+        try await session(id, in: repository).size
     }
 
     /// Appends a chunk. `start`, from Content-Range, must equal the bytes received so far.
     public func appendUpload(_ id: UploadID, in repository: RepositoryName, start: Int64?,
                              _ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
-        try await requireSession(id, in: repository)
-        return try await uploadLocks.withLock(id) {
-            try await append(id, start: start, body)
+        try await uploadLocks.withLock(id) {
+            try await append(id, to: try await session(id, in: repository), start: start, body).size
         }
     }
 
     /// Completes an upload session with an optional last chunk, verifying `digest`.
     public func completeUpload(_ id: UploadID, in repository: RepositoryName, digest: Digest, start: Int64?,
                                _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
-        try await requireSession(id, in: repository)
         try await uploadLocks.withLock(id) {
-            let size = try await append(id, start: start, body)
-            let computed = try await uploadDigest(id, size: size, algorithm: digest.algorithm)
+            guard let current = try await metadata.uploadSession(id), current.repository == repository else {
+                // A finishing PUT replayed (by a load balancer, or a client retrying) after an instance recorded
+                // the blob and died before answering: the session is gone and the blob is there, so it worked.
+                if try await metadata.blobSize(digest, in: repository) != nil { return }
+                throw Self.unknownUpload
+            }
+            let session = try await append(id, to: current, start: start, body)
+            let computed = try await uploadDigest(id, session, algorithm: digest.algorithm)
             guard computed == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository, session: true, by: caller)
+            try await store(id, as: digest, size: session.size, segments: session.segments, in: repository,
+                            session: true, by: caller)
         }
     }
 
     /// Cancels an upload session.
     public func cancelUpload(_ id: UploadID, in repository: RepositoryName) async throws {
-        try await requireSession(id, in: repository)
+        _ = try await session(id, in: repository)
         try await uploadLocks.withLock(id) {
             runningHashes.withLock { _ = $0.removeValue(forKey: id) }
             try await metadata.deleteUpload(id)
@@ -83,11 +61,12 @@ extension RegistryService {
         try await blobs.createUpload(id, durable: false)
         do {
             let box = HashingBox(DigestHasher(digest.algorithm))
-            let size = try await blobs.appendUpload(id, at: 0, HashingSequence(base: body, box: box))
+            let segment = try await blobs.appendUpload(id, at: 0, HashingSequence(base: body, box: box))
             guard box.hasher!.finalize() == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
-            try await store(id, as: digest, size: size, in: repository, session: false, by: caller)
+            try await store(id, as: digest, size: segment.end, segments: [segment], in: repository,
+                            session: false, by: caller)
         } catch {
             try? await blobs.deleteUpload(id)
             throw error
@@ -98,34 +77,53 @@ extension RegistryService {
 
     static var unknownUpload: RegistryError { RegistryError(.blobUploadUnknown, "blob upload unknown to registry") }
 
-    private func requireSession(_ id: UploadID, in repository: RepositoryName) async throws {
-        guard try await metadata.uploadRepository(id) == repository else { throw Self.unknownUpload }
-    }
-
-    /// Appends under the session's lock, keeping the running hash in step with the staged bytes.
-    private func append(_ id: UploadID, start: Int64?,
-                        _ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
-        guard let size = try await blobs.uploadSize(id) else { throw Self.unknownUpload }
-        if let start, start != size {
-            throw RegistryError(.uploadOffsetMismatch, "chunk does not start at the end of the upload",
-                                detail: ["size": String(size)])
+    private func session(_ id: UploadID, in repository: RepositoryName) async throws -> UploadSession {
+        guard let session = try await metadata.uploadSession(id), session.repository == repository else {
+            throw Self.unknownUpload
         }
-        let running = runningHashes.withLock { $0.removeValue(forKey: id) }
-        let box = HashingBox(running?.offset == size ? running!.hasher : nil)
-        let newSize = try await staged { try await blobs.appendUpload(id, at: size, HashingSequence(base: body, box: box)) }
-        if let hasher = box.hasher { keepRunningHash(id, RunningHash(offset: newSize, hasher: hasher)) }
-        return newSize
+        return session
     }
 
-    /// The digest of the staged bytes, from the running hash when it is current, else by reading them back.
-    private func uploadDigest(_ id: UploadID, size: Int64, algorithm: Digest.Algorithm) async throws -> Digest {
+    /// Stages a chunk and records it with a compare-and-set on the session's size, so that of two requests
+    /// appending at one offset (on this instance or another) exactly one wins. Keeps the running hash in step.
+    private func append(_ id: UploadID, to session: UploadSession, start: Int64?,
+                        _ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSession {
+        if let start, start != session.size { throw Self.offsetMismatch(session.size) }
         let running = runningHashes.withLock { $0.removeValue(forKey: id) }
-        if let running, running.offset == size, running.hasher.algorithm == algorithm {
+        let box = HashingBox(running?.offset == session.size ? running!.hasher : nil)
+        let segment = try await staged {
+            try await blobs.appendUpload(id, at: session.size, HashingSequence(base: body, box: box))
+        }
+        var result = session
+        if segment.end > segment.start {
+            guard try await metadata.advanceUpload(id, from: session.size, adding: segment) else {
+                try? await blobs.discardSegment(id, segment)
+                guard let now = try await metadata.uploadSession(id) else { throw Self.unknownUpload }
+                throw Self.offsetMismatch(now.size)
+            }
+            result.size = segment.end
+            result.segments.append(segment)
+        } else {
+            try? await blobs.discardSegment(id, segment)
+        }
+        if let hasher = box.hasher { keepRunningHash(id, RunningHash(offset: result.size, hasher: hasher)) }
+        return result
+    }
+
+    private static func offsetMismatch(_ size: Int64) -> RegistryError {
+        RegistryError(.uploadOffsetMismatch, "chunk does not start at the end of the upload", detail: ["size": String(size)])
+    }
+
+    /// The digest of the staged bytes, from the running hash when it is current, else by reading them back
+    /// (after a restart, or when the session's earlier requests went to another instance).
+    private func uploadDigest(_ id: UploadID, _ session: UploadSession, algorithm: Digest.Algorithm) async throws -> Digest {
+        let running = runningHashes.withLock { $0.removeValue(forKey: id) }
+        if let running, running.offset == session.size, running.hasher.algorithm == algorithm {
             return running.hasher.finalize()
         }
         var hasher = DigestHasher(algorithm)
         try await staged {
-            try await blobs.readUpload(id) { buffer in
+            try await blobs.readUpload(id, segments: session.segments) { buffer in
                 buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             }
         }
@@ -150,14 +148,14 @@ extension RegistryService {
     }
 
     /// Moves verified bytes into the content store (unless already there) and makes them visible, ending the
-    /// upload session (`session`) in the same commit.
-    private func store(_ id: UploadID, as digest: Digest, size: Int64, in repository: RepositoryName,
-                       session: Bool, by caller: Caller) async throws {
-        if try await blobs.contains(digest) {
-            try await blobs.deleteUpload(id)
-        } else {
-            try await blobs.commitUpload(id, as: digest)
+    /// upload session (`session`) in the same commit. The staged bytes go only after that commit, so a
+    /// commit retried after a crash (on any instance) still finds them.
+    private func store(_ id: UploadID, as digest: Digest, size: Int64, segments: [UploadSegment],
+                       in repository: RepositoryName, session: Bool, by caller: Caller) async throws {
+        if try await !blobs.contains(digest) {
+            try await blobs.commitUpload(id, segments: segments, as: digest)
         }
         try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil, by: caller.name)
+        try? await blobs.deleteUpload(id)
     }
 }

@@ -43,20 +43,6 @@ public final class RegistryService: Sendable {
         self.audit = audit
         self.logger = logger
     }
-
-    /// Removes staged uploads that no session refers to (leftovers of monolithic uploads cut off by a crash)
-    /// and sessions whose staging area is gone. Returns the number of live sessions.
-    public func removeOrphanedUploads() async throws -> Int {
-        var sessions = Set(try await metadata.uploadIDs())
-        for id in try await blobs.uploadIDs() where !sessions.contains(id) {
-            try await blobs.deleteUpload(id)
-        }
-        for id in sessions where try await blobs.uploadSize(id) == nil {
-            try await metadata.deleteUpload(id)
-            sessions.remove(id)
-        }
-        return sessions.count
-    }
 }
 
 struct RunningHash: Sendable {

@@ -15,23 +15,28 @@ public protocol BlobStore: Sendable {
     func contains(_ digest: Digest) async throws -> Bool
 
     /// Starts an empty upload staging area. `durable`: it must survive power loss (a session a client will
-    /// resume), rather than live only for one request (a monolithic upload).
+    /// resume), rather than live only for one request (a monolithic upload). A driver may create nothing
+    /// until the first segment arrives.
     func createUpload(_ id: UploadID, durable: Bool) async throws
 
-    /// The number of bytes received so far, or nil when the upload does not exist.
-    func uploadSize(_ id: UploadID) async throws -> Int64?
-
-    /// Appends `data` to the upload, which holds `offset` bytes, and returns the new size. When `data` fails,
-    /// nothing of it stays staged. Throws `StorageError.uploadNotFound` for a missing upload.
+    /// Stages `data` as the upload's bytes from `offset` on (the end of the segments recorded so far) and
+    /// returns the new segment. Bytes a driver finds staged beyond `offset` (left by a request that failed or
+    /// lost a race) are not part of the upload. When `data` fails, nothing of it counts and the call throws.
+    /// The segment becomes part of the upload only once the metadata store records it; a segment it refuses
+    /// is handed back to `discardSegment`.
     func appendUpload(_ id: UploadID, at offset: Int64,
-                      _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64
+                      _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment
 
-    /// Streams the bytes received so far to `sink` (used to hash an upload whose running hash was lost).
-    /// Throws `StorageError.uploadNotFound` for a missing upload.
-    func readUpload(_ id: UploadID, into sink: (ByteBuffer) async throws -> Void) async throws
+    /// Removes a staged segment that did not become part of its upload.
+    func discardSegment(_ id: UploadID, _ segment: UploadSegment) async throws
 
-    /// Moves a verified upload into the content store under `digest`, atomically and durably.
-    func commitUpload(_ id: UploadID, as digest: Digest) async throws
+    /// Streams the upload's bytes, made of `segments` in order, to `sink` (to hash an upload whose running
+    /// hash is not at hand). Throws `StorageError.uploadNotFound` when they are gone.
+    func readUpload(_ id: UploadID, segments: [UploadSegment], into sink: (ByteBuffer) async throws -> Void) async throws
+
+    /// Moves a verified upload made of `segments` into the content store under `digest`, atomically and
+    /// durably. The staged bytes may stay until `deleteUpload` (so that a retried commit still finds them).
+    func commitUpload(_ id: UploadID, segments: [UploadSegment], as digest: Digest) async throws
 
     /// Removes an upload's staging area, if any.
     func deleteUpload(_ id: UploadID) async throws
@@ -39,8 +44,25 @@ public protocol BlobStore: Sendable {
     /// Every upload staging area present, for cleaning up after a crash.
     func uploadIDs() async throws -> [UploadID]
 
-    /// When the upload last received bytes (or was created); nil when it does not exist.
+    /// When the upload's staging area last received bytes (or was created); nil when none is present.
     func uploadModified(_ id: UploadID) async throws -> Date?
+
+    /// Throws when the store cannot serve (for health checks): a cheap read that reaches the storage.
+    func checkHealth() async throws
+}
+
+/// A run of an upload's bytes as one driver call staged them: `start..<end`, under a name the driver chose
+/// (empty for a driver that appends in place).
+public struct UploadSegment: Hashable, Sendable, Codable {
+    public var start: Int64
+    public var end: Int64
+    public var name: String
+
+    public init(start: Int64, end: Int64, name: String) {
+        self.start = start
+        self.end = end
+        self.name = name
+    }
 }
 
 /// The identifier of an upload session: a UUID, validated so it can name a staging area safely.

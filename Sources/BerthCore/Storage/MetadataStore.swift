@@ -35,15 +35,45 @@ public protocol ManifestIndex: Sendable {
     func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor]
 }
 
-/// Upload sessions, which must survive restarts.
+/// Upload sessions, which must survive restarts and are shared by every instance over one database.
 public protocol UploadSessions: Sendable {
     func createUpload(_ id: UploadID, in repository: RepositoryName, by caller: String) async throws
-    func uploadRepository(_ id: UploadID) async throws -> RepositoryName?
+    /// The session's repository, size and staged segments; nil when it does not exist.
+    func uploadSession(_ id: UploadID) async throws -> UploadSession?
+    /// Records `segment` as the session's next bytes when the session still holds `size` bytes (a
+    /// compare-and-set: of two requests that staged bytes at the same offset, one wins). False when the
+    /// session is gone or has moved on.
+    func advanceUpload(_ id: UploadID, from size: Int64, adding segment: UploadSegment) async throws -> Bool
     func deleteUpload(_ id: UploadID) async throws
     func uploadIDs() async throws -> [UploadID]
+    /// Sessions that received nothing since `cutoff`.
+    func uploadIDs(idleSince cutoff: Date) async throws -> [UploadID]
 }
 
-public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions
+/// An upload session as the metadata store keeps it.
+public struct UploadSession: Sendable {
+    public var repository: RepositoryName
+    /// Bytes received so far: the end of the last segment.
+    public var size: Int64
+    public var segments: [UploadSegment]
+
+    public init(repository: RepositoryName, size: Int64, segments: [UploadSegment]) {
+        self.repository = repository
+        self.size = size
+        self.segments = segments
+    }
+}
+
+/// Health and one-at-a-time background jobs.
+public protocol StoreOperations: Sendable {
+    /// Throws when the database cannot serve (for health checks).
+    func checkHealth() async throws
+    /// Runs `job` unless another process (another instance over the same database) is running the job of
+    /// that name; returns nil without running it then.
+    func exclusively<T: Sendable>(_ job: String, _ body: @Sendable () async throws -> T) async throws -> T?
+}
+
+public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations
 
 /// A stored manifest.
 public struct ManifestRecord: Sendable {

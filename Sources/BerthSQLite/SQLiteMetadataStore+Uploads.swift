@@ -1,0 +1,68 @@
+import BerthCore
+import Foundation
+import GRDB
+
+extension SQLiteMetadataStore: UploadSessions {
+    public func createUpload(_ id: UploadID, in repository: RepositoryName, by caller: String) async throws {
+        try await pool.write { db in
+            let now = Self.now()
+            try db.execute(sql: """
+                INSERT INTO uploads (id, repository, started_at, started_by, updated_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [id.value, repository.value, now, caller, now])
+        }
+    }
+
+    public func uploadSession(_ id: UploadID) async throws -> UploadSession? {
+        let row = try read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT repository, size, segments FROM uploads WHERE id = ?"),
+                             arguments: [id.value])
+        }
+        guard let row else { return nil }
+        let segments = try JSONDecoder().decode([UploadSegment].self, from: Data((row["segments"] as String).utf8))
+        return UploadSession(repository: try RepositoryName(validating: row["repository"] as String),
+                             size: row["size"], segments: segments)
+    }
+
+    public func advanceUpload(_ id: UploadID, from size: Int64, adding segment: UploadSegment) async throws -> Bool {
+        let json = String(decoding: try JSONEncoder().encode(segment), as: UTF8.self)
+        return try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE uploads SET size = ?, segments = json_insert(segments, '$[#]', json(?)), updated_at = ?
+                WHERE id = ? AND size = ?
+                """, arguments: [segment.end, json, Self.now(), id.value, size])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteUpload(_ id: UploadID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [id.value])
+        }
+    }
+
+    public func uploadIDs() async throws -> [UploadID] {
+        try read { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM uploads"))
+        }.compactMap { try? UploadID(validating: $0) }
+    }
+
+    public func uploadIDs(idleSince cutoff: Date) async throws -> [UploadID] {
+        let millis = Int64(cutoff.timeIntervalSince1970 * 1000)
+        return try read { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM uploads WHERE updated_at < ?"), arguments: [millis])
+        }.compactMap { try? UploadID(validating: $0) }
+    }
+}
+
+extension SQLiteMetadataStore: StoreOperations {
+    public func checkHealth() async throws {
+        _ = try read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    /// One process owns an SQLite database (the embedded set-up), so a job only has to exclude itself.
+    public func exclusively<T: Sendable>(_ job: String, _ body: @Sendable () async throws -> T) async throws -> T? {
+        guard runningJobs.withLock({ $0.insert(job).inserted }) else { return nil }
+        defer { runningJobs.withLock { _ = $0.remove(job) } }
+        return try await body()
+    }
+}

@@ -1,0 +1,96 @@
+import BerthAuth
+import BerthCore
+import BerthFilesystem
+import BerthPostgres
+import BerthS3
+import BerthSQLite
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The storage drivers a configuration names: the filesystem or S3 for blobs, SQLite or PostgreSQL for
+/// metadata (and access control, which lives in the same database).
+struct Drivers: Sendable {
+    let blobs: any BlobStore
+    let metadata: any MetadataStore & AccessStore
+    /// What runs beside the server for the drivers (PostgreSQL's connection pool, shutting clients down).
+    let services: [any Service]
+    /// One line for the start-up log.
+    let summary: String
+
+    static func make(_ configuration: Configuration, root: String, logger: Logger) async throws -> Drivers {
+        var services: [any Service] = []
+        var lines: [String] = []
+        let blobs: any BlobStore
+        switch configuration.blobStorage.driver {
+        case .filesystem:
+            blobs = try FilesystemBlobStore(root: root, synchronous: configuration.fsync)
+            lines.append("blobs under \(root)")
+        case .s3:
+            let s3 = try makeS3(configuration.blobStorage.s3, logger: logger)
+            blobs = s3
+            services.append(Closing { try? await s3.shutdown() })
+            lines.append("blobs in s3 \(s3.configuration.endpoint) bucket \(s3.configuration.bucket)")
+        }
+        let (metadata, close, line) = try await openMetadata(configuration, root: root, logger: logger)
+        services.append(Closing(close: close))
+        lines.append(line)
+        return Drivers(blobs: blobs, metadata: metadata, services: services, summary: lines.joined(separator: "; "))
+    }
+
+    /// The metadata store, ready to use, with what releases it and a line describing it.
+    static func openMetadata(_ configuration: Configuration, root: String, logger: Logger) async throws
+        -> (any MetadataStore & AccessStore, close: @Sendable () async -> Void, summary: String) {
+        switch configuration.metadata.driver {
+        case .sqlite:
+            let store = try SQLiteMetadataStore(path: root + "/metadata.db", synchronous: configuration.fsync)
+            let settings = try store.effectiveSettings()
+            return (store, {}, "metadata in SQLite (journal_mode=\(settings.journalMode) synchronous=\(settings.synchronous))")
+        case .postgres:
+            let store = try makePostgres(configuration, logger: logger)
+            let pool = Task { await store.run() }
+            do {
+                try await store.prepare()
+                let settings = try await store.effectiveSettings()
+                return (store, { pool.cancel() },
+                        "metadata in PostgreSQL (synchronous_commit=\(settings.synchronousCommit) fsync=\(settings.fsync))")
+            } catch {
+                pool.cancel()
+                throw error
+            }
+        }
+    }
+
+    static func makeS3(_ settings: S3Settings, logger: Logger) throws -> S3BlobStore {
+        var encryption = S3Configuration.Encryption.none
+        switch settings.encryption {
+        case "AES256": encryption = .aes256
+        case "aws:kms": encryption = .kms(keyID: settings.kmsKeyID)
+        default: break
+        }
+        let configuration = try S3Configuration.fromEnvironment(
+            endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, prefix: settings.prefix,
+            accessKey: settings.accessKey, secretKey: settings.secretKey, sessionToken: settings.sessionToken,
+            pathStyle: settings.pathStyle, partSize: settings.partSize ?? S3Configuration.defaultPartSize,
+            encryption: encryption)
+        return try S3BlobStore(configuration: configuration, logger: logger)
+    }
+
+    static func makePostgres(_ configuration: Configuration, logger: Logger) throws -> PostgresMetadataStore {
+        guard let url = configuration.metadata.postgresURL ?? ProcessInfo.processInfo.environment["BERTH_POSTGRES_URL"]
+        else { throw ConfigurationError("metadata.postgres.url (or BERTH_POSTGRES_URL) is required with metadata.driver postgres") }
+        let settings = try PostgresMetadataStore.Configuration(
+            url: url, poolSize: configuration.metadata.postgresPoolSize, durable: configuration.fsync)
+        return PostgresMetadataStore(configuration: settings, logger: logger)
+    }
+}
+
+/// Waits for shutdown, then releases a driver's resources.
+struct Closing: Service {
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The scale-out set-up under test: two Berth instances on SeaweedFS (S3) and PostgreSQL behind nginx.
+
+  1. an upload session whose requests alternate between the instances completes, two PATCHes racing at one
+     offset on different instances give exactly one 202, and a finishing PUT replayed on the other instance
+     after the first answered succeeds;
+  2. the OCI conformance suite (1.1 and dev) through nginx;
+  3. the real-client suite through nginx (BERTH_SCALEOUT_CLIENTS=0 skips it);
+  4. SIGKILL of one instance during a push loop through nginx: every acknowledged push pulls back intact,
+     and the other instance keeps serving.
+
+usage: scripts/scaleout_test.py PATH_TO_BERTH
+"""
+import hashlib, json, os, subprocess, sys, threading, time
+import urllib.error, urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from scaleout import Cluster  # noqa: E402
+
+BERTH = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/berth")
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+failures = []
+
+
+def check(ok, what):
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def call(method, url, body=None, headers=None, timeout=60):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def session_path(location):
+    """The upload URL's path and query, to replay on any instance."""
+    return location.split("://", 1)[-1].split("/", 1)[-1] if "://" in location else location.lstrip("/")
+
+
+def cross_instance(a, b):
+    repo = "scaleout/cross"
+    chunks = [os.urandom(300_000), os.urandom(5), os.urandom(1_200_000)]
+    whole = b"".join(chunks)
+    status, headers, _ = call("POST", f"{a}/v2/{repo}/blobs/uploads/")
+    check(status == 202, f"session opened on instance A ({status})")
+    path = session_path(headers["Location"])
+    offset = 0
+    for n, chunk in enumerate(chunks):
+        base = b if n % 2 == 0 else a
+        status, _, _ = call("PATCH", f"{base}/{path}", chunk, {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(chunk) - 1}", "Content-Length": str(len(chunk))})
+        check(status == 202, f"chunk {n} on instance {'B' if base == b else 'A'} accepted ({status})")
+        offset += len(chunk)
+    status, _, _ = call("GET", f"{a}/{path}")
+    check(status == 204, f"instance A sees the session's progress ({status})")
+    sep = "&" if "?" in path else "?"
+    status, _, _ = call("PUT", f"{b}/{path}{sep}digest={digest(whole)}")
+    check(status == 201, f"session completed on instance B after chunks on both ({status})")
+    status, _, _ = call("PUT", f"{a}/{path}{sep}digest={digest(whole)}")
+    check(status == 201, f"the finishing PUT replayed on instance A succeeds ({status})")
+    status, _, body = call("GET", f"{a}/v2/{repo}/blobs/{digest(whole)}")
+    check(status == 200 and body == whole, "the blob reads back whole from instance A")
+
+    # Two PATCHes at one offset, one per instance, at the same moment: exactly one wins.
+    status, headers, _ = call("POST", f"{a}/v2/{repo}/blobs/uploads/")
+    path = session_path(headers["Location"])
+    results = {}
+    def patch(name, base):
+        data = os.urandom(2_000_000)
+        results[name] = (call("PATCH", f"{base}/{path}", data, {
+            "Content-Type": "application/octet-stream", "Content-Range": f"0-{len(data) - 1}",
+            "Content-Length": str(len(data))})[0], data)
+    threads = [threading.Thread(target=patch, args=(n, u)) for n, u in (("a", a), ("b", b))]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    codes = sorted(r[0] for r in results.values())
+    check(codes.count(202) == 1 and codes.count(416) + codes.count(202) == 2,
+          f"racing PATCHes at offset 0 on both instances: one 202, one 416 (got {codes})")
+    winner = next((d for c, d in results.values() if c == 202), None)
+    if winner is not None:
+        status, _, _ = call("PUT", f"{b}/{path}{'&' if '?' in path else '?'}digest={digest(winner)}")
+        check(status == 201, f"the race's winner completes with its own bytes ({status})")
+
+
+def run(cmd, env=None):
+    print("#", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, env={**os.environ, **(env or {})}).returncode
+
+
+class Pusher(threading.Thread):
+    """Pushes small images through nginx, retrying what the load balancer could not place, and records what
+    was acknowledged."""
+
+    def __init__(self, url, n, acked, stop):
+        super().__init__(daemon=True)
+        self.url, self.n, self.acked, self.stop = url, n, acked, stop
+        self.errors = 0
+
+    def push_blob(self, repo, data):
+        for _ in range(5):
+            try:
+                s, h, _ = call("POST", f"{self.url}/v2/{repo}/blobs/uploads/", timeout=20)
+                if s != 202:
+                    continue
+                path = session_path(h["Location"])
+                s, h, _ = call("PATCH", f"{self.url}/{path}", data,
+                               {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}, timeout=20)
+                if s != 202:
+                    continue
+                path = session_path(h["Location"])
+                s, _, _ = call("PUT", f"{self.url}/{path}{'&' if '?' in path else '?'}digest={digest(data)}", timeout=20)
+                if s == 201:
+                    return True
+            except (OSError, urllib.error.URLError):
+                self.errors += 1
+                time.sleep(0.2)
+        return False
+
+    def run(self):
+        for i in range(400):
+            if self.stop.is_set():
+                return
+            repo = f"kill/w{self.n}"
+            config, layer = json.dumps({"n": self.n, "i": i}).encode(), os.urandom(20_000 + i * 37)
+            if not (self.push_blob(repo, config) and self.push_blob(repo, layer)):
+                continue
+            manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(layer), "size": len(layer)}]}).encode()
+            try:
+                s, _, _ = call("PUT", f"{self.url}/v2/{repo}/manifests/t{i}", manifest, {"Content-Type": MANIFEST}, timeout=20)
+            except (OSError, urllib.error.URLError):
+                self.errors += 1
+                continue
+            if s == 201:
+                self.acked.append((repo, f"t{i}", manifest, {digest(config): config, digest(layer): layer}, time.time()))
+
+
+def kill_one(cluster):
+    acked, stop = [], threading.Event()
+    pushers = [Pusher(cluster.url, n, acked, stop) for n in range(3)]
+    for p in pushers: p.start()
+    deadline = time.time() + 20
+    while len(acked) < 30 and time.time() < deadline:
+        time.sleep(0.1)
+    victim = cluster.instances[0]
+    killed_at = time.time()
+    victim.proc.kill()  # SIGKILL
+    print(f"# SIGKILL {victim.name} after {len(acked)} acknowledged pushes", flush=True)
+    time.sleep(8)
+    stop.set()
+    for p in pushers: p.join(60)
+    after = sum(1 for a in acked if a[4] > killed_at)
+    check(len(acked) >= 30, f"pushes acknowledged through nginx: {len(acked)}")
+    check(after >= 5, f"the other instance kept serving: {after} pushes acknowledged after the kill")
+    bad = 0
+    for repo, tag, manifest, blobs, _ in acked:
+        s, _, body = call("GET", f"{cluster.url}/v2/{repo}/manifests/{tag}", headers={"Accept": MANIFEST})
+        if s != 200 or body != manifest:
+            bad += 1
+            continue
+        for d, data in blobs.items():
+            s, _, body = call("GET", f"{cluster.url}/v2/{repo}/blobs/{d}")
+            if s != 200 or body != data:
+                bad += 1
+    check(bad == 0, f"every acknowledged push pulls back intact after the kill ({len(acked)} images, {bad} bad)")
+
+
+def main():
+    with Cluster(berth=BERTH, instances=2) as cluster:
+        a, b = cluster.instance_urls
+        print(f"# nginx {cluster.url}, instances {a} {b}", flush=True)
+        for url in (a, b):
+            check(call("GET", f"{url}/healthz")[0] == 200, f"{url}/healthz is 200")
+        cross_instance(a, b)
+        for profile in ("1.1", "dev"):
+            check(run([os.path.join(HERE, "conformance.sh"), cluster.url, profile]) == 0,
+                  f"OCI conformance {profile} through nginx, two instances")
+        if os.environ.get("BERTH_SCALEOUT_CLIENTS", "1") != "0":
+            registry = cluster.url.split("://", 1)[1]
+            check(run([os.path.join(HERE, "real-clients.sh"), BERTH], {
+                "BERTH_RC_REGISTRY": registry, "BERTH_RC_ONLY": "docker,ctr,skopeo,podman,oras,api"}) == 0,
+                "real clients through nginx, two instances")
+        kill_one(cluster)
+    print(f"scaleout: {len(failures)} failed", flush=True)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
