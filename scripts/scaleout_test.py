@@ -156,7 +156,8 @@ def kill_one(cluster):
         time.sleep(0.1)
     victim = cluster.instances[0]
     killed_at = time.time()
-    victim.proc.kill()  # SIGKILL
+    victim.proc.popen.kill()  # SIGKILL
+    victim.proc.popen.wait(10)
     print(f"# SIGKILL {victim.name} after {len(acked)} acknowledged pushes", flush=True)
     time.sleep(8)
     stop.set()
