@@ -61,8 +61,12 @@ section_docker() {
     log_fail "docker: real/other push mounted the layers from real/app (no layer re-upload)"
     show 10 <"$LAST_LOG"
   fi
-  expect "docker: Berth access log shows a 201 mount POST for real/other" \
-    in_log 'POST /v2/real/other/blobs/uploads/?(\?[^ ]*)? 201'
+  if [ -n "${BERTH_RC_REGISTRY:-}" ]; then
+    log_skip "docker: Berth access log shows a 201 mount POST (a registry started elsewhere: its log is not here)"
+  else
+    expect "docker: Berth access log shows a 201 mount POST for real/other" \
+      in_log 'POST /v2/real/other/blobs/uploads/?(\?[^ ]*)? 201'
+  fi
 
   expect_eq "docker: HEAD of the big layer in real/other is 200" 200 "$(http_code HEAD "/v2/real/other/blobs/$big_digest")"
   expect_eq "docker: real/other:v1 has the same manifest digest" "$pushed" "$(manifest_digest real/other v1)"
