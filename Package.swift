@@ -76,7 +76,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Its tests reach internals (`@testable`), also in the release build scripts/test makes.
+            swiftSettings: [.unsafeFlags(["-enable-testing"])]
         ),
         // MetadataStore and AccessStore driver: PostgreSQL through postgres-nio, for several instances.
         .target(
@@ -85,7 +87,9 @@ let package = Package(
                 "BerthCore", "BerthAuth",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Its tests reach internals (`@testable`), also in the release build scripts/test makes.
+            swiftSettings: [.unsafeFlags(["-enable-testing"])]
         ),
         // The API's wire values without a server: routes, ranges, numbers, spec error codes. Kept free of
         // Hummingbird so the fuzzers build quickly.
