@@ -11,10 +11,7 @@ public struct Administration: Sendable {
     let close: @Sendable () async -> Void
 
     public static func open(_ configuration: Configuration) async throws -> Administration {
-        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        var logger = Logger(label: "berth")
-        logger.logLevel = .warning
+        let (root, logger) = try prepare(configuration, logLevel: .warning)
         let (store, close, _) = try await Drivers.openMetadata(configuration, root: root, logger: logger)
         let audit = AuditLog(store: store) { _ in }
         var settings = AccessSettings()
@@ -38,10 +35,7 @@ public struct Administration: Sendable {
     /// Opens the configured metadata store, which brings its schema up to date, and closes it again.
     /// Returns what it opened.
     public static func migrate(_ configuration: Configuration) async throws -> String {
-        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        var logger = Logger(label: "berth")
-        logger.logLevel = .info
+        let (root, logger) = try prepare(configuration, logLevel: .info)
         let (_, close, summary) = try await Drivers.openMetadata(configuration, root: root, logger: logger)
         await close()
         return summary
@@ -50,5 +44,14 @@ public struct Administration: Sendable {
     /// Adds a token signing key; returns its kid.
     public func rotateKey() throws -> String {
         try SigningKeys.rotate(folder: Security.keysFolder(root))
+    }
+
+    /// The installation's root, made if missing, and a logger at `logLevel`.
+    private static func prepare(_ configuration: Configuration, logLevel: Logger.Level) throws -> (String, Logger) {
+        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var logger = Logger(label: "berth")
+        logger.logLevel = logLevel
+        return (root, logger)
     }
 }
