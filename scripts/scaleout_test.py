@@ -6,7 +6,9 @@
      after the first answered succeeds;
   2. the OCI conformance suite (1.1 and dev) through nginx;
   3. the real-client suite through nginx (BERTH_SCALEOUT_CLIENTS=0 skips it);
-  4. SIGKILL of one instance during a push loop through nginx: every acknowledged push pulls back intact,
+  4. `berth migrate-storage` of a populated embedded installation into the set-up, interrupted, refusing a
+     corrupted blob, resumed, then pulled back through nginx (scripts/migrate_storage_check.py);
+  5. SIGKILL of one instance during a push loop through nginx: every acknowledged push pulls back intact,
      and the other instance keeps serving.
 
 usage: scripts/scaleout_test.py PATH_TO_BERTH
@@ -17,6 +19,8 @@ import urllib.error, urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from scaleout import Cluster  # noqa: E402
+from scaleout.berth import config_yaml  # noqa: E402
+import migrate_storage_check  # noqa: E402
 
 BERTH = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/berth")
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -193,6 +197,7 @@ def main():
             check(run([os.path.join(HERE, "real-clients.sh"), BERTH], {
                 "BERTH_RC_REGISTRY": registry, "BERTH_RC_ONLY": "docker,ctr,skopeo,podman,oras,api"}) == 0,
                 "real clients through nginx, two instances")
+        migrate_storage_check.run(check, cluster, BERTH, config_yaml)
         kill_one(cluster)
     print(f"scaleout: {len(failures)} failed", flush=True)
     sys.exit(1 if failures else 0)

@@ -3,7 +3,7 @@ import BerthCore
 import Foundation
 import GRDB
 
-extension SQLiteMetadataStore: AccessStore {
+extension SQLiteMetadataStore: AccessStore, AccessExport {
     public func accessGeneration() async throws -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT generation FROM access_generation WHERE id = 1") ?? 0 }
     }
@@ -135,6 +135,17 @@ extension SQLiteMetadataStore: AccessStore {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT id, user_name, secret_hash, expires_at FROM refresh_tokens WHERE id = ?",
                              arguments: [id]).map {
+                RefreshTokenRecord(id: $0["id"], user: $0["user_name"], secretHash: $0["secret_hash"],
+                                   expiresAt: Self.date($0["expires_at"]))
+            }
+        }
+    }
+
+    public func liveRefreshTokens() async throws -> [RefreshTokenRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, user_name, secret_hash, expires_at FROM refresh_tokens WHERE expires_at > ? ORDER BY id
+                """, arguments: [Self.now()]).map {
                 RefreshTokenRecord(id: $0["id"], user: $0["user_name"], secretHash: $0["secret_hash"],
                                    expiresAt: Self.date($0["expires_at"]))
             }

@@ -13,13 +13,13 @@ import ServiceLifecycle
 struct Drivers: Sendable {
     let blobs: any BlobStore
     let metadata: any MetadataStore & AccessStore
-    /// What runs beside the server for the drivers (PostgreSQL's connection pool, shutting clients down).
-    let services: [any Service]
+    /// What releases the drivers' resources (PostgreSQL's connection pool, the S3 client).
+    let closers: [@Sendable () async -> Void]
     /// One line for the start-up log.
     let summary: String
 
     static func make(_ configuration: Configuration, root: String, logger: Logger) async throws -> Drivers {
-        var services: [any Service] = []
+        var closers: [@Sendable () async -> Void] = []
         var lines: [String] = []
         let blobs: any BlobStore
         switch configuration.blobStorage.driver {
@@ -29,13 +29,20 @@ struct Drivers: Sendable {
         case .s3:
             let s3 = try makeS3(configuration.blobStorage.s3, logger: logger)
             blobs = s3
-            services.append(Closing { try? await s3.shutdown() })
+            closers.append { try? await s3.shutdown() }
             lines.append("blobs in s3 \(s3.configuration.endpoint) bucket \(s3.configuration.bucket)")
         }
         let (metadata, close, line) = try await openMetadata(configuration, root: root, logger: logger)
-        services.append(Closing(close: close))
+        closers.append(close)
         lines.append(line)
-        return Drivers(blobs: blobs, metadata: metadata, services: services, summary: lines.joined(separator: "; "))
+        return Drivers(blobs: blobs, metadata: metadata, closers: closers, summary: lines.joined(separator: "; "))
+    }
+
+    /// What runs beside a server for the drivers: releasing them at shutdown.
+    var services: [any Service] { closers.map { Closing(close: $0) } }
+
+    func close() async {
+        for close in closers { await close() }
     }
 
     /// The metadata store, ready to use, with what releases it and a line describing it.

@@ -7,7 +7,8 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "An OCI Distribution container registry.",
         subcommands: [Serve.self, Config.self, UserCommand.self, NamespaceCommand.self, GrantCommand.self,
-                       RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self, Migrate.self]
+                       RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self, Migrate.self,
+                       MigrateStorage.self]
     )
 }
 
