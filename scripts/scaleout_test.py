@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """The scale-out set-up under test: two Berth instances on SeaweedFS (S3) and PostgreSQL behind nginx.
 
+  0. the Swift suites that need a live S3 store and PostgreSQL (S3BlobStoreTests, and
+     MetadataStoreBehaviourTests on both drivers), against the rig's SeaweedFS and PostgreSQL
+     (BERTH_SCALEOUT_SWIFT=0 skips them; they need the release test build of scripts/test);
   1. an upload session whose requests alternate between the instances completes, two PATCHes racing at one
      offset on different instances give exactly one 202, and a finishing PUT replayed on the other instance
-     after the first answered succeeds;
+     after the first answered succeeds; and two more instances in token mode sharing a signing-keys folder accept each other's tokens
+     (scripts/scaleout_token_check.py);
   2. the OCI conformance suite (1.1 and dev) through nginx;
   3. the real-client suite through nginx (BERTH_SCALEOUT_CLIENTS=0 skips it);
   4. `berth migrate-storage` of a populated embedded installation into the set-up, interrupted, refusing a
@@ -21,6 +25,7 @@ sys.path.insert(0, HERE)
 from scaleout import Cluster  # noqa: E402
 from scaleout.berth import config_yaml  # noqa: E402
 import migrate_storage_check  # noqa: E402
+import scaleout_token_check  # noqa: E402
 
 BERTH = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/release/berth")
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -182,13 +187,34 @@ def kill_one(cluster):
     check(bad == 0, f"every acknowledged push pulls back intact after the kill ({len(acked)} images, {bad} bad)")
 
 
+def live_swift_suites(cluster):
+    """The driver suites skip without a live S3 and PostgreSQL; here they have both, and must run, not skip."""
+    s3 = cluster.s3.info()
+    top = os.path.dirname(HERE)
+    cmd = ["swift", "test", "--configuration", "release", "--skip-build",
+           "--filter", "S3BlobStoreTests|MetadataStoreBehaviourTests"]
+    print("#", " ".join(cmd), flush=True)
+    r = subprocess.run(cmd, cwd=top, capture_output=True, text=True, timeout=900, env={
+        **os.environ, "BERTH_TEST_S3_ENDPOINT": s3["endpoint"], "BERTH_TEST_S3_BUCKET": "berth-swift-tests",
+        "AWS_ACCESS_KEY_ID": s3["access_key"], "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
+        "AWS_REGION": s3["region"], "BERTH_TEST_POSTGRES_URL": cluster.postgres.url})
+    output = r.stdout + r.stderr
+    print(output[-4000:], flush=True)
+    skipped = [line for line in output.splitlines() if "skipped" in line and ("S3BlobStore" in line or "postgres" in line.lower())]
+    check(r.returncode == 0 and not skipped, f"Swift suites on live SeaweedFS and PostgreSQL pass, none skipped "
+          f"(exit {r.returncode}, {len(skipped)} skipped)")
+
+
 def main():
     with Cluster(berth=BERTH, instances=2) as cluster:
         a, b = cluster.instance_urls
         print(f"# nginx {cluster.url}, instances {a} {b}", flush=True)
         for url in (a, b):
             check(call("GET", f"{url}/healthz")[0] == 200, f"{url}/healthz is 200")
+        if os.environ.get("BERTH_SCALEOUT_SWIFT", "1") != "0":
+            live_swift_suites(cluster)
         cross_instance(a, b)
+        scaleout_token_check.run(check, cluster, BERTH)
         for profile in ("1.1", "dev"):
             check(run([os.path.join(HERE, "conformance.sh"), cluster.url, profile]) == 0,
                   f"OCI conformance {profile} through nginx, two instances")

@@ -7,6 +7,7 @@ import Logging
 public struct Administration: Sendable {
     public let access: AccessControl
     public let root: String
+    let keysFolder: String
     let audit: AuditLog
     let close: @Sendable () async -> Void
 
@@ -18,7 +19,8 @@ public struct Administration: Sendable {
         settings.htpasswdPath = configuration.auth.htpasswd
         settings.htpasswdAdmins = Set(configuration.auth.admins)
         let access = try await AccessControl(store: store, settings: settings, audit: audit, logger: logger)
-        return Administration(access: access, root: root, audit: audit, close: close)
+        return Administration(access: access, root: root, keysFolder: Security.keysFolder(configuration, root: root),
+                              audit: audit, close: close)
     }
 
     /// Stores the audit records of what the command did.
@@ -43,7 +45,7 @@ public struct Administration: Sendable {
 
     /// Adds a token signing key; returns its kid.
     public func rotateKey() throws -> String {
-        try SigningKeys.rotate(folder: Security.keysFolder(root))
+        try SigningKeys.rotate(folder: keysFolder)
     }
 
     /// The installation's root, made if missing, and a logger at `logLevel`.

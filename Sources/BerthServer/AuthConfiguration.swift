@@ -15,6 +15,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// Where clients fetch tokens; nil: this server's `/auth/token` at the Host the client used.
     public var tokenRealm: String?
     public var tokenExpiresIn: Duration = .seconds(300)
+    /// The folder of token signing keys; nil: `keys/` under the root. Instances behind one load balancer share
+    /// one (a mounted secret or shared folder), so that a token any of them issues verifies on all.
+    public var tokenKeys: String?
     public var refreshExpiresIn: Duration = .seconds(30 * 86400)
     public var externalRealm: String?
     public var externalService: String?
@@ -44,6 +47,7 @@ public struct AuthConfiguration: Sendable, Equatable {
                 tokenService = token.service ?? tokenService
                 tokenIssuer = token.issuer ?? tokenIssuer
                 tokenRealm = token.realm.flatMap { $0.isEmpty ? nil : $0 } ?? tokenRealm
+                tokenKeys = token.keys.flatMap { $0.isEmpty ? nil : $0 } ?? tokenKeys
                 if let text = token.expiresIn { tokenExpiresIn = try Configuration.duration(text, "auth.token.expires_in") }
                 if let text = token.refreshExpiresIn {
                     refreshExpiresIn = try Configuration.duration(text, "auth.token.refresh_expires_in")
@@ -91,10 +95,11 @@ extension ConfigFile {
             var service: String?
             var issuer: String?
             var realm: String?
+            var keys: String?
             var expiresIn: String?
             var refreshExpiresIn: String?
             enum CodingKeys: String, CodingKey {
-                case service, issuer, realm
+                case service, issuer, realm, keys
                 case expiresIn = "expires_in", refreshExpiresIn = "refresh_expires_in"
             }
         }

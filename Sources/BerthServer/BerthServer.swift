@@ -40,9 +40,9 @@ public enum BerthServer {
             UploadExpiryService(registry: service, age: configuration.uploadExpiry,
                                 interval: configuration.uploadExpiryInterval, logger: logger),
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
-                                 keysFolder: Security.keysFolder(root), logger: logger),
+                                 keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
             HangupService(tls: security.tls, access: security.access, authority: security.authority,
-                          keysFolder: Security.keysFolder(root), logger: logger),
+                          keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
         ]
         let http = HTTPOptions(host: configuration.host, port: configuration.port,
                                idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections,

@@ -150,7 +150,7 @@ struct ConfigFile: Decodable {
     static let knownKeys: [String: Set<String>] = [
         "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "auth", "tls"],
         "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
-        "auth.token": ["service", "issuer", "realm", "expires_in", "refresh_expires_in"],
+        "auth.token": ["service", "issuer", "realm", "keys", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
         "auth.lockout": ["attempts", "window"],
         "tls": ["certificate", "key"],

@@ -11,7 +11,10 @@ struct Security {
     var tls: TLSCertificates?
     var options: AuthOptions
 
-    static func keysFolder(_ root: String) -> String { root + "/keys" }
+    /// The token signing keys' folder: `auth.token.keys`, else `keys/` under the root.
+    static func keysFolder(_ configuration: Configuration, root: String) -> String {
+        configuration.auth.tokenKeys.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? root + "/keys"
+    }
 
     static func make(_ configuration: Configuration, root: String, store: any AccessStore, audit: AuditLog,
                      logger: Logger) async throws -> Security {
@@ -35,7 +38,7 @@ struct Security {
             mode = .basic(realm: auth.realm)
         case .token:
             let issuing = try await TokenAuthority.issuing(
-                keysFolder: keysFolder(root),
+                keysFolder: keysFolder(configuration, root: root),
                 settings: .init(issuer: auth.tokenIssuer, service: auth.tokenService, expiresIn: auth.tokenExpiresIn,
                                 leeway: auth.leeway))
             authority = issuing

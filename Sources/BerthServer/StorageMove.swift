@@ -46,7 +46,8 @@ public enum StorageMove {
             if !verifyOnly {
                 report.copy = try await migration.run()
                 report.access = try await AccessMigration.copy(from: sourceMetadata, to: target.metadata)
-                report.keysCopied = try copyKeys(from: source, to: targetRoot)
+                report.keysCopied = try copyKeys(from: source + "/keys",
+                                                 to: Security.keysFolder(configuration, root: targetRoot))
             }
             progress("verifying the target against the source")
             report.verification = try await migration.verify()
@@ -58,10 +59,9 @@ public enum StorageMove {
         }
     }
 
-    /// Token signing keys live in files under the root; each instance of the target needs them (copy
-    /// `keys/` to every instance's root), or tokens issued before the move stop verifying.
-    static func copyKeys(from source: String, to target: String) throws -> [String] {
-        let from = Security.keysFolder(source), to = Security.keysFolder(target)
+    /// Token signing keys live in files, not in the stores: copied into the target's keys folder (shared by
+    /// its instances with `auth.token.keys`), so that tokens issued before the move still verify.
+    static func copyKeys(from: String, to: String) throws -> [String] {
         guard from != to, let names = try? FileManager.default.contentsOfDirectory(atPath: from) else { return [] }
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])

@@ -39,8 +39,8 @@ struct MigrateStorage: AsyncParsableCommand {
                   + (access.auditSkipped ? "audit log not copied (the target's holds records)" : "\(access.auditEvents) audit records"))
         }
         if !report.keysCopied.isEmpty {
-            print("signing keys copied into the target's root: \(report.keysCopied.joined(separator: ", ")) "
-                  + "(copy keys/ to every instance's root)")
+            print("token signing keys copied: \(report.keysCopied.joined(separator: ", ")) (every instance needs them: "
+                  + "share the folder with auth.token.keys)")
         }
         let v = report.verification
         print("verified: \(v.blobs) blobs, \(v.links) blob links, \(v.manifests) manifests, \(v.tags) tags; "
