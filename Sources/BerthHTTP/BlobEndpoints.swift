@@ -28,6 +28,12 @@ extension RegistryAPI {
             return ErrorResponse.response(.rangeInvalid("requested range not satisfiable"),
                                           headers: headers, includeBody: !head)
         }
+        // As Distribution's `redirect`: the client fetches the bytes (and its range) from the storage itself.
+        if !head, let location = try await blob.directURL() {
+            return Response(status: .temporaryRedirect, headers: [
+                .location: location, .dockerContentDigest: digest.description, .contentLength: "0",
+            ], body: ResponseBody())
+        }
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
         guard !head, let range else { return Response(status: status, headers: headers, body: ResponseBody()) }

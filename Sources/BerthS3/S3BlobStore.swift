@@ -110,6 +110,10 @@ public final class S3BlobStore: BlobStore {
         _ = try await client.list(prefix: uploadsRoot, maxKeys: 1)
     }
 
+    public func directURL(for digest: Digest) async throws -> String? {
+        configuration.redirectExpiry.map { presignedURL(for: digest, expires: $0) }
+    }
+
     /// A presigned GET URL for the blob, valid for `expires` (at most 7 days, S3's limit), for clients to
     /// fetch bytes from the bucket directly.
     public func presignedURL(for digest: Digest, expires: Duration) -> String {

@@ -27,6 +27,9 @@ public struct S3Configuration: Sendable {
     public var encryption: Encryption
     /// Hash request bodies into the signature (end-to-end integrity without TLS); else `UNSIGNED-PAYLOAD`.
     public var signPayload: Bool
+    /// When set, blob GETs are redirected to presigned URLs valid this long, so bytes flow from the bucket to
+    /// the client (the endpoint must be reachable by clients); nil: the registry serves the bytes.
+    public var redirectExpiry: Duration?
 
     public static let minimumPartSize = 5 << 20
     public static let defaultPartSize = 8 << 20

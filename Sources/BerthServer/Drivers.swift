@@ -80,7 +80,10 @@ struct Drivers: Sendable {
             accessKey: settings.accessKey, secretKey: settings.secretKey, sessionToken: settings.sessionToken,
             pathStyle: settings.pathStyle, partSize: settings.partSize ?? S3Configuration.defaultPartSize,
             encryption: encryption)
-        return try S3BlobStore(configuration: configuration, logger: logger)
+        var withRedirect = configuration
+        // Distribution's default lifetime for its redirect URLs.
+        withRedirect.redirectExpiry = settings.redirect ? .seconds(20 * 60) : nil
+        return try S3BlobStore(configuration: withRedirect, logger: logger)
     }
 
     static func makePostgres(_ configuration: Configuration, logger: Logger) throws -> PostgresMetadataStore {

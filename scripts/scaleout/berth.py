@@ -28,6 +28,7 @@ def config_yaml(address, root, s3, postgres_url, extra=None):
         "    path_style: true",
         f"    access_key: {_yaml_str(s3['access_key'])}",
         f"    secret_key: {_yaml_str(s3['secret_key'])}",
+        *(["    redirect: true"] if s3.get("redirect") else []),
         "metadata:",
         "  driver: postgres",
         "  postgres:",

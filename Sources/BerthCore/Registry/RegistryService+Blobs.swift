@@ -10,6 +10,11 @@ public struct VisibleBlob: Sendable {
     public func read(_ range: ClosedRange<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws {
         try await blobs.read(digest, range: range, into: sink)
     }
+
+    /// Where the client may fetch the bytes itself instead (a presigned storage URL), if the store offers one.
+    public func directURL() async throws -> String? {
+        try await blobs.directURL(for: digest)
+    }
 }
 
 extension RegistryService {

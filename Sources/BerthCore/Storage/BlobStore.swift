@@ -49,6 +49,14 @@ public protocol BlobStore: Sendable {
 
     /// Throws when the store cannot serve (for health checks): a cheap read that reaches the storage.
     func checkHealth() async throws
+
+    /// A URL from which a client may fetch the blob itself (a presigned object URL), when the store is set to
+    /// hand those out; nil: the registry serves the bytes.
+    func directURL(for digest: Digest) async throws -> String?
+}
+
+extension BlobStore {
+    public func directURL(for digest: Digest) async throws -> String? { nil }
 }
 
 /// A run of an upload's bytes as one driver call staged them: `start..<end`, under a name the driver chose
