@@ -8,7 +8,8 @@
      offset on different instances give exactly one 202, and a finishing PUT replayed on the other instance
      after the first answered succeeds; and two more instances in token mode sharing a signing-keys folder accept each other's tokens
      (scripts/scaleout_token_check.py); one more with `storage.s3.redirect` sends blob GETs to presigned
-     storage URLs that skopeo follows (scripts/scaleout_redirect_check.py);
+     storage URLs that skopeo follows (scripts/scaleout_redirect_check.py); tag immutability holds across
+     instances, also for pushes racing on both (scripts/scaleout_policy_check.py);
   2. the OCI conformance suite (1.1 and dev) through nginx;
   3. the real-client suite through nginx (BERTH_SCALEOUT_CLIENTS=0 skips it);
   4. `berth migrate-storage` of a populated embedded installation into the set-up, interrupted, refusing a
@@ -26,6 +27,7 @@ sys.path.insert(0, HERE)
 from scaleout import Cluster  # noqa: E402
 from scaleout.berth import config_yaml  # noqa: E402
 import migrate_storage_check  # noqa: E402
+import scaleout_policy_check  # noqa: E402
 import scaleout_redirect_check  # noqa: E402
 import scaleout_token_check  # noqa: E402
 
@@ -218,6 +220,7 @@ def main():
         cross_instance(a, b)
         scaleout_token_check.run(check, cluster, BERTH)
         scaleout_redirect_check.run(check, cluster, BERTH)
+        scaleout_policy_check.run(check, cluster, BERTH)
         for profile in ("1.1", "dev"):
             check(run([os.path.join(HERE, "conformance.sh"), cluster.url, profile]) == 0,
                   f"OCI conformance {profile} through nginx, two instances")

@@ -152,7 +152,7 @@ extension AccessControl {
 
     // MARK: - Helpers
 
-    func requireAdmin(_ actor: Principal) throws(AccessError) {
+    public func requireAdmin(_ actor: Principal) throws(AccessError) {
         guard actor.isAdmin else {
             throw actor.isAnonymous ? .unauthenticated("authentication required") : .denied("administrators only")
         }
@@ -164,6 +164,14 @@ extension AccessControl {
                 : .denied("only an admin of namespace \(namespace) may do this")
         }
         guard view.data.namespaces[namespace] != nil else { throw .notFound("no namespace \(namespace)") }
+    }
+
+    /// Repository policies (tag immutability, …) are set by the namespace's maintainers and admins.
+    public func requireMaintainer(_ actor: Principal, of namespace: String) throws(AccessError) {
+        guard let role = view.role(actor, in: namespace), role >= .maintainer, actor.tokenScopes == nil || actor.isAdmin else {
+            throw actor.isAnonymous ? .unauthenticated("authentication required")
+                : .denied("only a maintainer of namespace \(namespace) may do this")
+        }
     }
 
     static func checkPassword(_ password: String) throws(AccessError) {

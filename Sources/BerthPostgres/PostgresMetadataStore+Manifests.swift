@@ -8,13 +8,14 @@ extension PostgresMetadataStore: ManifestIndex {
     /// before (the row is gone: missing reference) or waits until this commits. Row locks were chosen over
     /// SERIALIZABLE so that concurrent pushes do not abort each other on overlapping reads; only a deadlock
     /// (rare: rows are locked in sorted order) is retried, by `transaction`.
-    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+    public func putManifest(_ manifest: ManifestRecord, tags: [String], protected: @escaping @Sendable (String) -> Bool) async throws {
         let annotations = try manifest.annotations.map { String(decoding: try Self.sortedJSON.encode($0), as: UTF8.self) }
         let repository = manifest.repository.value, digest = manifest.digest.description
         // Sorted so that concurrent pushes lock rows in one order (no deadlocks between them).
         let references = Array(Set((manifest.blobs + manifest.children).map(\.description))).sorted()
         let tagNames = Array(Set(tags)).sorted()
         let pushedAt = Self.millis(manifest.pushedAt)
+        let guarded = tagNames.filter(protected)
         try await transaction { connection in
             let missingBlobs = try await Self.missing(manifest.blobs, connection, self.logger) { list in """
                 SELECT digest FROM repository_blobs WHERE repository = \(repository) AND digest = ANY(\(list))
@@ -44,6 +45,20 @@ extension PostgresMetadataStore: ManifestIndex {
                     """, logger: self.logger)
             }
             for tag in tagNames {
+                if guarded.contains(tag) {
+                    // Insert-if-absent, then read: a concurrent push of another manifest to the same new tag
+                    // makes this insert wait for its commit and then do nothing, so the read sees its row.
+                    try await connection.query("""
+                        INSERT INTO tags (repository, name, manifest, updated_at, updated_by)
+                        VALUES (\(repository), \(tag), \(digest), \(pushedAt), \(manifest.pushedBy))
+                        ON CONFLICT (repository, name) DO NOTHING
+                        """, logger: self.logger)
+                    let current = try await connection.rows("""
+                        SELECT manifest FROM tags WHERE repository = \(repository) AND name = \(tag)
+                        """, self.logger).first?.decode(String.self)
+                    if current != digest { throw StorageError.protectedTag(tag) }
+                    continue
+                }
                 try await connection.query("""
                     INSERT INTO tags (repository, name, manifest, updated_at, updated_by)
                     VALUES (\(repository), \(tag), \(digest), \(pushedAt), \(manifest.pushedBy))
@@ -86,9 +101,14 @@ extension PostgresMetadataStore: ManifestIndex {
             annotations: nil, blobs: [], children: [], pushedAt: Self.date(pushedAt), pushedBy: pushedBy ?? "anonymous")
     }
 
-    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName,
+                               protected: @escaping @Sendable (String) -> Bool) async throws -> Bool {
         let repository = repository.value, digest = digest.description
         return try await transaction { connection in
+            let tags = try await connection.rows("""
+                SELECT name FROM tags WHERE repository = \(repository) AND manifest = \(digest) ORDER BY name FOR UPDATE
+                """, self.logger).map { try $0.decode(String.self) }
+            if let tag = tags.first(where: protected) { throw StorageError.protectedTag(tag) }
             let deleted = try await connection.rows("""
                 DELETE FROM manifests WHERE repository = \(repository) AND digest = \(digest) RETURNING 1
                 """, self.logger)

@@ -4,6 +4,21 @@
 enum PostgresSchema {
     static let migrations: [(version: Int, statements: [String])] = [
         (1, version1),
+        (2, version2),
+    ]
+
+    /// Repository policies: one JSON document per kind (immutability, lifecycle, quota) and scope.
+    static let version2 = [
+        """
+        CREATE TABLE policies (
+            kind TEXT NOT NULL,
+            scope TEXT COLLATE "C" NOT NULL,
+            document TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (kind, scope)
+        )
+        """,
     ]
 
     static let version1 = [

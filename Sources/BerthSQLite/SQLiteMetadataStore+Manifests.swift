@@ -3,10 +3,16 @@ import Foundation
 import GRDB
 
 extension SQLiteMetadataStore: ManifestIndex {
-    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+    public func putManifest(_ manifest: ManifestRecord, tags: [String], protected: @escaping @Sendable (String) -> Bool) async throws {
         let annotations = try manifest.annotations.map { try String(decoding: JSONEncoder.sorted.encode($0), as: UTF8.self) }
+        let guarded = tags.filter(protected)
         try await pool.write { db in
             let repository = manifest.repository.value, digest = manifest.digest.description
+            for tag in guarded {
+                let current = try String.fetchOne(db.cachedStatement(sql: "SELECT manifest FROM tags WHERE repository = ? AND name = ?"),
+                                                  arguments: [repository, tag])
+                if let current, current != digest { throw StorageError.protectedTag(tag) }
+            }
             let missingBlobs = try Self.missing(manifest.blobs, in: db, sql: """
                 SELECT digest FROM repository_blobs WHERE repository = ? AND digest IN (SELECT value FROM json_each(?))
                 """, repository)
@@ -67,9 +73,13 @@ extension SQLiteMetadataStore: ManifestIndex {
             pushedBy: row["pushed_by"] ?? "anonymous")
     }
 
-    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName,
+                               protected: @escaping @Sendable (String) -> Bool) async throws -> Bool {
         try await pool.write { db in
             let arguments: StatementArguments = [repository.value, digest.description]
+            let tags = try String.fetchAll(db, sql: "SELECT name FROM tags WHERE repository = ? AND manifest = ? ORDER BY name",
+                                           arguments: arguments)
+            if let tag = tags.first(where: protected) { throw StorageError.protectedTag(tag) }
             try db.execute(sql: "DELETE FROM manifests WHERE repository = ? AND digest = ?", arguments: arguments)
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND manifest = ?", arguments: arguments)

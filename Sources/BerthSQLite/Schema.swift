@@ -150,6 +150,20 @@ enum Schema {
         "UPDATE uploads SET updated_at = started_at",
     ]
 
+    /// Repository policies: one JSON document per kind (immutability, lifecycle, quota) and scope.
+    static let version5 = [
+        """
+        CREATE TABLE policies (
+            kind TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            document TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (kind, scope)
+        )
+        """,
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -163,6 +177,9 @@ enum Schema {
         }
         migrator.registerMigration("v4") { db in
             for statement in version4 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("v5") { db in
+            for statement in version5 { try db.execute(sql: statement) }
         }
         return migrator
     }

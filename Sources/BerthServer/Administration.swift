@@ -1,4 +1,5 @@
 import BerthAuth
+import BerthCore
 import Foundation
 import Logging
 
@@ -7,6 +8,8 @@ import Logging
 public struct Administration: Sendable {
     public let access: AccessControl
     public let root: String
+    /// Tag immutability rules, in the same database.
+    public let rules: TagRules
     let keysFolder: String
     let audit: AuditLog
     let close: @Sendable () async -> Void
@@ -19,7 +22,7 @@ public struct Administration: Sendable {
         settings.htpasswdPath = configuration.auth.htpasswd
         settings.htpasswdAdmins = Set(configuration.auth.admins)
         let access = try await AccessControl(store: store, settings: settings, audit: audit, logger: logger)
-        return Administration(access: access, root: root, keysFolder: Security.keysFolder(configuration, root: root),
+        return Administration(access: access, root: root, rules: TagRules(store: store, audit: audit), keysFolder: Security.keysFolder(configuration, root: root),
                               audit: audit, close: close)
     }
 

@@ -149,7 +149,10 @@ import Testing
         #expect(await authority.verify(first) != nil)
         // A payload changed after signing, or a token for another service, does not verify.
         var parts = second.split(separator: ".").map(String.init)
-        parts[1] = parts[1].replacingOccurrences(of: "A", with: "B")
+        // One character in the middle changed (a replacement of every "A" was a no-op when the payload had none).
+        var payload = Array(parts[1])
+        payload[payload.count / 2] = payload[payload.count / 2] == "A" ? "B" : "A"
+        parts[1] = String(payload)
         #expect(await authority.verify(parts.joined(separator: ".")) == nil)
         let other = try await TokenAuthority.issuing(keysFolder: folder.path, settings: .init(service: "elsewhere"))
         #expect(await authority.verify(try await other.issue(subject: "ann", tokenID: nil, access: access).token) == nil)

@@ -41,8 +41,11 @@ extension RegistryService {
             pushedBy: caller.name)
         // The store checks the references in the transaction that writes the manifest, so a concurrent
         // delete cannot leave it pointing at nothing.
+        let rule = tags.isEmpty ? nil : try await immutability(of: repository)
         do {
-            try await metadata.putManifest(record, tags: tags)
+            try await metadata.putManifest(record, tags: tags, protected: { rule?.rule.protects($0) ?? false })
+        } catch StorageError.protectedTag(let tag) {
+            throw Self.immutableTag(tag, rule, pushing: true)
         } catch StorageError.missingReferences(let blobs, let manifests) {
             if let missing = blobs.first {
                 throw RegistryError(.manifestBlobUnknown, "blob unknown to registry: \(missing)")
@@ -65,9 +68,17 @@ extension RegistryService {
     public func deleteManifest(_ reference: ManifestReference, in repository: RepositoryName,
                                by caller: Caller) async throws {
         let deleted: Bool
+        let rule = try await immutability(of: repository)
         switch reference {
-        case .digest(let digest): deleted = try await metadata.deleteManifest(digest, in: repository)
-        case .tag(let tag): deleted = try await metadata.deleteTag(tag, in: repository)
+        case .digest(let digest):
+            do {
+                deleted = try await metadata.deleteManifest(digest, in: repository, protected: { rule?.rule.protects($0) ?? false })
+            } catch StorageError.protectedTag(let tag) {
+                throw Self.immutableTag(tag, rule, pushing: false)
+            }
+        case .tag(let tag):
+            if rule?.rule.protects(tag) == true { throw Self.immutableTag(tag, rule, pushing: false) }
+            deleted = try await metadata.deleteTag(tag, in: repository)
         }
         guard deleted else { throw RegistryError(.manifestUnknown, "manifest unknown to registry") }
         audit.record(AuditEvent(caller, "delete", "\(repository)\(reference.isDigest ? "@" : ":")\(reference)"))

@@ -20,11 +20,13 @@ public protocol BlobIndex: Sendable {
 public protocol ManifestIndex: Sendable {
     /// Stores a manifest, its references and tags in one durable transaction, after checking in that same
     /// transaction that its `blobs` are visible in its repository and its `children` are manifests of it;
-    /// throws `StorageError.missingReferences` (storing nothing) when some are not.
-    func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws
+    /// throws `StorageError.missingReferences` (storing nothing) when some are not. A tag `protected` accepts
+    /// that already points at another manifest is left alone: `StorageError.protectedTag` (storing nothing).
+    func putManifest(_ manifest: ManifestRecord, tags: [String], protected: @escaping @Sendable (String) -> Bool) async throws
     func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord?
-    /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist.
-    func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool
+    /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist; throws
+    /// `StorageError.protectedTag` (deleting nothing) when `protected` accepts one of those tags.
+    func deleteManifest(_ digest: Digest, in repository: RepositoryName, protected: @escaping @Sendable (String) -> Bool) async throws -> Bool
     /// Deletes a tag only. Returns false when it did not exist.
     func deleteTag(_ tag: String, in repository: RepositoryName) async throws -> Bool
     /// Tags in lexical order after `last`; nil when the repository is unknown.
@@ -73,7 +75,28 @@ public protocol StoreOperations: Sendable {
     func exclusively<T: Sendable>(_ job: String, _ body: @Sendable () async throws -> T) async throws -> T?
 }
 
-public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations
+extension ManifestIndex {
+    public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
+        try await putManifest(manifest, tags: tags, protected: { _ in false })
+    }
+
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        try await deleteManifest(digest, in: repository, protected: { _ in false })
+    }
+}
+
+/// Repository policies (tag immutability, and later lifecycle rules and quotas): one JSON document per kind
+/// and scope (a namespace or a repository), which the registry service interprets.
+public protocol PolicyStore: Sendable {
+    /// The documents of `kind` set on any of `scopes`, by scope.
+    func policies(_ kind: String, scopes: [String]) async throws -> [String: Data]
+    /// Every document of `kind`, by scope.
+    func policies(_ kind: String) async throws -> [String: Data]
+    /// Sets (or with nil, removes) a scope's document of `kind`.
+    func setPolicy(_ kind: String, scope: String, document: Data?, by caller: String) async throws
+}
+
+public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore
 
 /// A stored manifest.
 public struct ManifestRecord: Sendable {

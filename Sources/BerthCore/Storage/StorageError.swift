@@ -6,4 +6,6 @@ public enum StorageError: Error, Sendable, Equatable {
     /// A manifest refers to blobs or manifests its repository does not hold (checked in the transaction that
     /// would store it).
     case missingReferences(blobs: [Digest], manifests: [Digest])
+    /// A write would move or remove this tag, which the caller's rule protects (checked in the transaction).
+    case protectedTag(String)
 }

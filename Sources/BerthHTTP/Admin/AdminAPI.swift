@@ -11,6 +11,7 @@ struct AdminAPI: Sendable {
     /// Verifies Berth's own registry tokens, so a web UI may use one (token mode).
     let authority: TokenAuthority?
     let realm: String
+    let rules: TagRules
 
     typealias Context = BerthRequestContext
     typealias Handler = @Sendable (Request, Context, Principal) async throws -> Response
@@ -31,6 +32,7 @@ struct AdminAPI: Sendable {
         api.post("tokens", use: guarded(createToken))
         api.delete("tokens/:id", use: guarded(revokeToken))
         api.get("audit", use: guarded(audit))
+        registerPolicies(on: api)
     }
 
     // MARK: Users
