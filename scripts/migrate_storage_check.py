@@ -2,7 +2,8 @@
 SeaweedFS + PostgreSQL, checked through nginx. Used by scaleout_test.py with its running cluster.
 
 An embedded Berth is populated over HTTP (images sharing layers, a multi-megabyte layer, an index, a referrer,
-several tags, an untagged manifest, an empty blob) and given a user, a namespace and a role. Then:
+several tags, an untagged manifest, an empty blob) and given a user, a namespace, a role and a tag immutability
+rule. Then:
   1. a first migration is killed (SIGKILL) while copying;
   2. a second one finds one source blob corrupted on disk: it must not copy it, say so, and exit 1;
   3. with the file restored, a third run completes (exit 0), skipping what earlier runs copied, and its own
@@ -121,7 +122,7 @@ def run(check, cluster, binary, config_yaml):
 def _run(check, cluster, binary, config_yaml, work):
     root = os.path.join(work, "embedded")
     for args in (["user", "add", "mover", "--password-stdin"], ["namespace", "create", "moved"],
-                 ["grant", "mover", "moved", "maintainer"]):
+                 ["grant", "mover", "moved", "maintainer"], ["immutability", "set", "moved", "--exclude", "latest"]):
         r = subprocess.run([binary, *args, "--root", root], input="secret-pass\n", capture_output=True, text=True)
         check(r.returncode == 0, f"embedded: berth {' '.join(args[:2])} ({r.stderr.strip()[:200]})")
     log = open(os.path.join(work, "embedded.log"), "w")
@@ -212,6 +213,10 @@ def _run(check, cluster, binary, config_yaml, work):
                 failed += 1
                 print(f"# skopeo {repo}:{tag}: {pulled} {r.stderr.strip()[-300:]}", flush=True)
         check(failed == 0, f"skopeo pulls migrated images with their digests (3 images, {failed} failed)")
+    r = berth(binary, "immutability", "show", "moved/app1", "--config", target_yml)
+    check(r.returncode == 0 and "immutable (except latest) (set on moved)" in r.stdout,
+          f"the tag immutability rule came along ({r.stdout.strip()[:200]})")
+    check(", 1 policies; 0 mismatches" in third.stdout, "the policy is verified in the target")
     r = berth(binary, "user", "list", "--config", target_yml)
     check(r.returncode == 0 and "mover" in r.stdout, f"the user came along ({r.stdout.strip()[:200]})")
 

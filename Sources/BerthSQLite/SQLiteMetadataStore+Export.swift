@@ -25,6 +25,15 @@ extension SQLiteMetadataStore: MetadataExport {
         }
     }
 
+    public func exportPolicies() async throws -> [ExportedPolicy] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, scope, document, updated_by FROM policies ORDER BY kind, scope").map {
+                ExportedPolicy(kind: $0["kind"], scope: $0["scope"], document: Data(($0["document"] as String).utf8),
+                               updatedBy: $0["updated_by"] ?? "anonymous")
+            }
+        }
+    }
+
     public func exportManifests(after last: ExportKey?, limit: Int) async throws -> [ExportedManifest] {
         // Tags never contain spaces, so one space-separated list per manifest carries them.
         try read { db in

@@ -30,7 +30,7 @@ struct MigrateStorage: AsyncParsableCommand {
         }
         if let copy = report.copy {
             print("copied: \(copy.blobsCopied) blobs (\(copy.bytesCopied) bytes), \(copy.blobsPresent) already present; "
-                  + "\(copy.links) blob links, \(copy.manifests) manifests, \(copy.tags) tags")
+                  + "\(copy.links) blob links, \(copy.manifests) manifests, \(copy.tags) tags, \(copy.policies) policies")
             for problem in copy.problems { print("not copied: " + problem) }
         }
         if let access = report.access {
@@ -43,7 +43,7 @@ struct MigrateStorage: AsyncParsableCommand {
                   + "share the folder with auth.token.keys)")
         }
         let v = report.verification
-        print("verified: \(v.blobs) blobs, \(v.links) blob links, \(v.manifests) manifests, \(v.tags) tags; "
+        print("verified: \(v.blobs) blobs, \(v.links) blob links, \(v.manifests) manifests, \(v.tags) tags, \(v.policies) policies; "
               + "\(v.mismatches.count) mismatches")
         for mismatch in v.mismatches.prefix(50) { print("mismatch: " + mismatch) }
         guard report.complete else { throw ExitCode(1) }

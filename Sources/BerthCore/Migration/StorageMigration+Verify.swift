@@ -7,6 +7,7 @@ extension StorageMigration {
         public var links = 0
         public var manifests = 0
         public var tags = 0
+        public var policies = 0
         /// What the target lacks or holds differently; the target matches the source when empty.
         public var mismatches: [String] = []
 
@@ -49,6 +50,12 @@ extension StorageMigration {
                 result.mismatches.append(contentsOf: check.problems)
             }
             lastManifest = end.key
+        }
+        for policy in try await source.metadata.exportPolicies() {
+            let stored = try await target.metadata.policies(policy.kind, scopes: [policy.scope])[policy.scope]
+            if stored == policy.document { result.policies += 1 } else {
+                result.mismatches.append("\(policy.kind) policy of \(policy.scope): \(stored == nil ? "missing" : "different")")
+            }
         }
         return result
     }

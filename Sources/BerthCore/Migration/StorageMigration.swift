@@ -35,6 +35,7 @@ public struct StorageMigration: Sendable {
         public var links = 0
         public var manifests = 0
         public var tags = 0
+        public var policies = 0
         public var problems: [String] = []
     }
 
@@ -43,6 +44,10 @@ public struct StorageMigration: Sendable {
         try await copyBlobs(&summary)
         try await copyLinks(&summary)
         try await copyManifests(&summary)
+        for policy in try await source.metadata.exportPolicies() {
+            try await target.metadata.setPolicy(policy.kind, scope: policy.scope, document: policy.document, by: policy.updatedBy)
+            summary.policies += 1
+        }
         return summary
     }
 

@@ -10,6 +10,22 @@ public protocol MetadataExport: Sendable {
     /// Manifests with their tags, in (repository, digest) order, after `last`. The records carry what was
     /// stored (content, media type, push time and pusher); what is derived from the content is left empty.
     func exportManifests(after last: ExportKey?, limit: Int) async throws -> [ExportedManifest]
+    /// Every repository policy (few: one per kind and scope).
+    func exportPolicies() async throws -> [ExportedPolicy]
+}
+
+public struct ExportedPolicy: Sendable, Hashable {
+    public var kind: String
+    public var scope: String
+    public var document: Data
+    public var updatedBy: String
+
+    public init(kind: String, scope: String, document: Data, updatedBy: String) {
+        self.kind = kind
+        self.scope = scope
+        self.document = document
+        self.updatedBy = updatedBy
+    }
 }
 
 /// A position in an export: a repository and a digest.
