@@ -122,6 +122,21 @@ def run(berth):
               f"skopeo re-pushing a different image to release fails with the message ({r.stderr.strip()[-300:]})")
         r = copy("team/src:one", "team/app:release")
         check(r.returncode == 0, f"skopeo re-pushing the identical image works ({r.stderr.strip()[-200:]})")
+    # Lifecycle policies through the admin API: maintainers set them and preview, writers may not.
+    policy = json.dumps({"rules": [{"selection": {"tagStatus": "tagged", "tagPrefixList": ["dev"],
+                                                  "countType": "imageCountMoreThan", "countNumber": 1}, "action": {"type": "expire"}}]}).encode()
+    r = berth.call("PUT", "/api/v1/lifecycle/team/app", policy, {**writer, "Content-Type": "application/json"})
+    check(r.status == 403, f"a writer may not set a lifecycle policy ({r.status})")
+    r = berth.call("PUT", "/api/v1/lifecycle/team/app", b'{"rules": []}', {**maint, "Content-Type": "application/json"})
+    check(r.status == 400 and "at least one rule" in r.body.decode(), f"an invalid lifecycle policy gets 400 with the reason ({r})")
+    r = berth.call("PUT", "/api/v1/lifecycle/team/app", policy, {**maint, "Content-Type": "application/json"})
+    check(r.status == 204, f"a maintainer sets a lifecycle policy ({r})")
+    check(put("team/app", "dev-43", b).status == 201 and put("team/app", "dev-44", a).status == 201, "dev images pushed")
+    r = berth.call("GET", "/api/v1/lifecycle-preview/team/app", headers=maint)
+    preview = r.json() or {}
+    check(r.status == 200 and preview.get("priorities_assigned_in_list_order") is True
+          and [("dev-44" in i["tags"], i.get("kept_by_immutable_tag")) for i in preview.get("images", [])] == [(True, "v1")],
+          f"the admin API previews what would expire: the older dev image, kept by its immutable tag v1 ({r})")
     out = berth.cli("immutability", "show", "team/app")
     check("immutable (except latest, dev-*)" in out and "set on team" in out, f"berth immutability show ({out.strip()})")
 

@@ -83,7 +83,8 @@ public enum RegistryApplication {
                 authority = issuing
                 TokenEndpoint(access: access, authority: issuing, refreshExpiresIn: auth.refreshExpiresIn).register(on: router)
             }
-            AdminAPI(access: access, authority: authority, realm: "Berth", rules: service.tagRules).register(on: router)
+            AdminAPI(access: access, authority: authority, realm: "Berth", rules: service.tagRules,
+                     lifecycle: service.lifecycle).register(on: router)
         }
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(http.idleTimeout)))
         let server = try http.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1

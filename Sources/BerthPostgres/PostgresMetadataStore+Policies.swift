@@ -2,6 +2,21 @@ import BerthCore
 import Foundation
 import PostgresNIO
 
+extension PostgresMetadataStore {
+    public func manifestEntries(in repository: RepositoryName) async throws -> [ManifestEntry] {
+        try await query("""
+            SELECT m.digest, m.pushed_at, m.subject,
+                   (SELECT array_agg(t.name ORDER BY t.name) FROM tags t WHERE t.repository = m.repository AND t.manifest = m.digest),
+                   EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = m.repository AND r.reference = m.digest)
+            FROM manifests m WHERE m.repository = \(repository.value) ORDER BY m.digest
+            """).map { row in
+            let (digest, pushedAt, subject, tags, listed) = try row.decode((String, Int64, String?, [String]?, Bool).self)
+            return ManifestEntry(digest: try Digest(parsing: digest), tags: tags ?? [], pushedAt: Self.date(pushedAt),
+                                 subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) }, listed: listed)
+        }
+    }
+}
+
 extension PostgresMetadataStore: PolicyStore {
     public func policies(_ kind: String, scopes: [String]) async throws -> [String: Data] {
         var found: [String: Data] = [:]

@@ -19,6 +19,8 @@ enum PostgresSchema {
             PRIMARY KEY (kind, scope)
         )
         """,
+        // Which manifests list a manifest (lifecycle rules, garbage collection).
+        "CREATE INDEX manifest_references_by_reference ON manifest_references (repository, reference)",
     ]
 
     static let version1 = [

@@ -2,6 +2,26 @@ import BerthCore
 import Foundation
 import GRDB
 
+extension SQLiteMetadataStore {
+    public func manifestEntries(in repository: RepositoryName) async throws -> [ManifestEntry] {
+        // Tags never contain spaces, so one space-separated list per manifest carries them.
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT m.digest, m.pushed_at, m.subject,
+                       (SELECT group_concat(t.name, ' ') FROM tags t WHERE t.repository = m.repository AND t.manifest = m.digest) AS tags,
+                       EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = m.repository AND r.reference = m.digest) AS listed
+                FROM manifests m WHERE m.repository = ? ORDER BY m.digest
+                """, arguments: [repository.value]).map { row in
+                ManifestEntry(digest: try Digest(parsing: row["digest"] as String),
+                              tags: (row["tags"] as String?).map { $0.split(separator: " ").map(String.init).sorted() } ?? [],
+                              pushedAt: Self.date(row["pushed_at"]),
+                              subject: try (row["subject"] as String?).map { s throws(RegistryError) in try Digest(parsing: s) },
+                              listed: row["listed"])
+            }
+        }
+    }
+}
+
 extension SQLiteMetadataStore: PolicyStore {
     public func policies(_ kind: String, scopes: [String]) async throws -> [String: Data] {
         let scopesJSON = String(decoding: try JSONEncoder().encode(scopes), as: UTF8.self)

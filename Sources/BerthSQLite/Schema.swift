@@ -162,6 +162,8 @@ enum Schema {
             PRIMARY KEY (kind, scope)
         )
         """,
+        // Which manifests list a manifest (lifecycle rules, garbage collection).
+        "CREATE INDEX manifest_references_by_reference ON manifest_references (repository, reference)",
     ]
 
     static var migrator: DatabaseMigrator {

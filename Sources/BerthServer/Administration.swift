@@ -10,6 +10,8 @@ public struct Administration: Sendable {
     public let root: String
     /// Tag immutability rules, in the same database.
     public let rules: TagRules
+    /// Lifecycle policies, in the same database.
+    public let lifecycle: Lifecycle
     let keysFolder: String
     let audit: AuditLog
     let close: @Sendable () async -> Void
@@ -22,7 +24,8 @@ public struct Administration: Sendable {
         settings.htpasswdPath = configuration.auth.htpasswd
         settings.htpasswdAdmins = Set(configuration.auth.admins)
         let access = try await AccessControl(store: store, settings: settings, audit: audit, logger: logger)
-        return Administration(access: access, root: root, rules: TagRules(store: store, audit: audit), keysFolder: Security.keysFolder(configuration, root: root),
+        return Administration(access: access, root: root, rules: TagRules(store: store, audit: audit),
+                              lifecycle: Lifecycle(store: store, audit: audit), keysFolder: Security.keysFolder(configuration, root: root),
                               audit: audit, close: close)
     }
 

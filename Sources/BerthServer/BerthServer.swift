@@ -39,6 +39,8 @@ public enum BerthServer {
         let services: [any Service] = drivers.services + [
             UploadExpiryService(registry: service, age: configuration.uploadExpiry,
                                 interval: configuration.uploadExpiryInterval, logger: logger),
+            LifecycleService(lifecycle: Lifecycle(store: metadata, audit: audit), jobs: metadata,
+                             interval: configuration.lifecycleInterval, logger: logger),
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
                                  keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
             HangupService(tls: security.tls, access: security.access, authority: security.authority,

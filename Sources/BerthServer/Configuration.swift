@@ -21,6 +21,8 @@ public struct Configuration: Sendable, Equatable {
     public var uploadExpiry: Duration = .seconds(24 * 3600)
     /// How often expired uploads are looked for.
     public var uploadExpiryInterval: Duration = .seconds(3600)
+    /// How often lifecycle policies are applied (ECR: within 24 hours of a change).
+    public var lifecycleInterval: Duration = .seconds(3600)
     /// Authentication, authorization and TLS.
     public var auth = AuthConfiguration()
     /// The blob store's driver.
@@ -75,6 +77,7 @@ public struct Configuration: Sendable, Equatable {
         }
         if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
         if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
+        if let text = file.lifecycle?.checkEvery { lifecycleInterval = try Self.duration(text, "lifecycle.check_every") }
         try auth.apply(file.auth, tls: file.tls)
         try applyStorage(file.storage, file.metadata)
     }
@@ -130,6 +133,11 @@ struct ConfigFile: Decodable {
         enum CodingKeys: String, CodingKey { case idleTimeout = "idle_timeout", maxConnections = "max_connections" }
     }
 
+    struct Lifecycle: Decodable {
+        var checkEvery: String?
+        enum CodingKeys: String, CodingKey { case checkEvery = "check_every" }
+    }
+
     struct Uploads: Decodable {
         var expireAfter: String?
         var checkEvery: String?
@@ -143,12 +151,13 @@ struct ConfigFile: Decodable {
     var log: Log?
     var http: HTTP?
     var uploads: Uploads?
+    var lifecycle: Lifecycle?
     var auth: Auth?
     var tls: TLS?
     var metadata: Metadata?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "auth", "tls"],
+        "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "lifecycle", "auth", "tls"],
         "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
         "auth.token": ["service", "issuer", "realm", "keys", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
@@ -156,6 +165,7 @@ struct ConfigFile: Decodable {
         "tls": ["certificate", "key"],
         "http": ["idle_timeout", "max_connections"],
         "uploads": ["expire_after", "check_every"],
+        "lifecycle": ["check_every"],
         "limits": ["manifest_max_bytes"],
         "log": ["level", "access"],
     ].merging(storageKeys) { a, _ in a }

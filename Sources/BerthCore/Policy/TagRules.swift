@@ -52,6 +52,7 @@ public struct TagRules: Sendable {
 
 extension RegistryService {
     public var tagRules: TagRules { TagRules(store: metadata, audit: audit) }
+    public var lifecycle: Lifecycle { Lifecycle(store: metadata, audit: audit) }
 
     func immutability(of repository: RepositoryName) async throws -> ScopedImmutability? {
         try await tagRules.immutability(of: repository)

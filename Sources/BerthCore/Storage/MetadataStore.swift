@@ -33,6 +33,9 @@ public protocol ManifestIndex: Sendable {
     func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> [String]?
     /// Repository names in lexical order after `last`.
     func repositories(after last: String?, limit: Int) async throws -> [String]
+    /// Every manifest of `repository` with its tags, whether another manifest of it lists it (an index's
+    /// child) and its subject (a referrer): what lifecycle rules evaluate.
+    func manifestEntries(in repository: RepositoryName) async throws -> [ManifestEntry]
     /// Manifests of `repository` whose subject is `subject`, optionally of one artifact type.
     func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor]
 }
@@ -50,6 +53,24 @@ public protocol UploadSessions: Sendable {
     func uploadIDs() async throws -> [UploadID]
     /// Sessions that received nothing since `cutoff`.
     func uploadIDs(idleSince cutoff: Date) async throws -> [UploadID]
+}
+
+/// A manifest as a repository listing sees it.
+public struct ManifestEntry: Sendable, Hashable {
+    public var digest: Digest
+    public var tags: [String]
+    public var pushedAt: Date
+    public var subject: Digest?
+    /// True when another manifest of the repository lists it (an index's child).
+    public var listed: Bool
+
+    public init(digest: Digest, tags: [String], pushedAt: Date, subject: Digest?, listed: Bool) {
+        self.digest = digest
+        self.tags = tags
+        self.pushedAt = pushedAt
+        self.subject = subject
+        self.listed = listed
+    }
 }
 
 /// An upload session as the metadata store keeps it.

@@ -12,6 +12,7 @@ struct AdminAPI: Sendable {
     let authority: TokenAuthority?
     let realm: String
     let rules: TagRules
+    let lifecycle: Lifecycle
 
     typealias Context = BerthRequestContext
     typealias Handler = @Sendable (Request, Context, Principal) async throws -> Response
