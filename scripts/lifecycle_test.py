@@ -7,7 +7,7 @@ refused with a clear message.
 
 usage: scripts/lifecycle_test.py BERTH_BINARY
 """
-import json, os, shutil, subprocess, sys, tempfile, time
+import json, os, shutil, sqlite3, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from authtest.harness import Berth, digest, manifest_for, stop_all  # noqa: E402
@@ -107,6 +107,16 @@ def run(berth, work):
     check(all(not exists("team/app", ref) for ref in gone.values()), f"the scheduled run expired {sorted(gone)}")
     check(all(exists("team/app", ref) for ref in kept.values()), f"and kept {sorted(kept)}")
     check(exists("team/pinned", "prod-1"), "the immutable image is still there")
+    # Pulls are noted in memory and written in batches (and at shutdown): a GET counts, a HEAD does not.
+    berth.call("GET", f"/v2/team/app/manifests/{u3['digest']}", headers={"Accept": MANIFEST})
+    berth.call("HEAD", "/v2/team/app/manifests/dev-1", headers={"Accept": MANIFEST})
+    berth.stop()
+    db = sqlite3.connect(os.path.join(berth.root, "metadata.db"))
+    pulled = dict(db.execute("SELECT digest, last_pulled_at FROM manifests WHERE repository = 'team/app'").fetchall())
+    dev = db.execute("SELECT manifest FROM tags WHERE repository = 'team/app' AND name = 'dev-1'").fetchone()[0]
+    db.close()
+    check(pulled[u3["digest"]] is not None and pulled[dev] is None,
+          "a manifest GET records the pull time (written at shutdown), a HEAD does not")
     audits = [a for a in berth.audit_lines() if a.get("action") == "lifecycle.expire"]
     check(len(audits) == 4 and all("rule" in (a.get("detail") or "") for a in audits),
           f"every expiry is audited with its rule ({len(audits)} records)")

@@ -7,7 +7,7 @@ import Hummingbird
 extension RegistryAPI {
     func getManifest(_ name: RepositoryName, _ referenceString: String, head: Bool) async throws -> Response {
         let reference = try ManifestReference(parsing: referenceString)
-        let manifest = try await service.manifest(reference, in: name)
+        let manifest = try await service.manifest(reference, in: name, pulling: !head)
         let headers: HTTPFields = [
             .contentType: manifest.mediaType,
             .dockerContentDigest: manifest.digest.description,

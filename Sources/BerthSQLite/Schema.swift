@@ -164,6 +164,8 @@ enum Schema {
         """,
         // Which manifests list a manifest (lifecycle rules, garbage collection).
         "CREATE INDEX manifest_references_by_reference ON manifest_references (repository, reference)",
+        // When each manifest was last pulled (recorded in batches), for lifecycle rules and usage.
+        "ALTER TABLE manifests ADD COLUMN last_pulled_at BIGINT",
     ]
 
     static var migrator: DatabaseMigrator {

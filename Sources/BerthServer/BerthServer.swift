@@ -39,6 +39,7 @@ public enum BerthServer {
         let services: [any Service] = drivers.services + [
             UploadExpiryService(registry: service, age: configuration.uploadExpiry,
                                 interval: configuration.uploadExpiryInterval, logger: logger),
+            PullFlushService(registry: service, interval: .seconds(10), logger: logger),
             LifecycleService(lifecycle: Lifecycle(store: metadata, audit: audit), jobs: metadata,
                              interval: configuration.lifecycleInterval, logger: logger),
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,

@@ -68,3 +68,23 @@ extension MetadataStoreBehaviourTests {
         #expect(!TagImmutability(immutable: false).protects("v1"))
     }
 }
+
+extension MetadataStoreBehaviourTests {
+    @Test(arguments: Driver.available) func pullTimesKeepTheLatestAndListWithManifests(driver: Driver) async throws {
+        try await Self.withStore(driver) { store in
+            let repo = Self.repo("team/app")
+            let pulled = Self.manifest(repo, "pulled"), never = Self.manifest(repo, "never")
+            try await store.putManifest(pulled, tags: ["v1"])
+            try await store.putManifest(never, tags: [])
+            let early = Date(timeIntervalSince1970: 1_700_000_100), late = Date(timeIntervalSince1970: 1_700_000_200)
+            try await store.recordPulls([ManifestPull(repository: repo, digest: pulled.digest, at: late),
+                                         ManifestPull(repository: repo, digest: Self.digest("unknown"), at: late)])
+            try await store.recordPulls([ManifestPull(repository: repo, digest: pulled.digest, at: early)])
+            let entries = Dictionary(uniqueKeysWithValues: try await store.manifestEntries(in: repo).map { ($0.digest, $0) })
+            #expect(entries[pulled.digest]?.lastPulledAt == late)
+            #expect(entries[pulled.digest]?.tags == ["v1"])
+            #expect(entries[never.digest]?.lastPulledAt == nil)
+            #expect(entries[never.digest]?.listed == false)
+        }
+    }
+}

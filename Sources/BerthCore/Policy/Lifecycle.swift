@@ -63,7 +63,7 @@ public struct Lifecycle: Sendable {
         let entries = try await metadata.manifestEntries(in: repository)
         // Index children go with their index, referrers with their subject: neither is an image of its own.
         let images = entries.filter { !$0.listed && $0.subject == nil }
-            .map { LifecycleImage(digest: $0.digest, tags: $0.tags, pushedAt: $0.pushedAt) }
+            .map { LifecycleImage(digest: $0.digest, tags: $0.tags, pushedAt: $0.pushedAt, lastPulledAt: $0.lastPulledAt) }
         let expiries = policy.expired(images, now: now)
         var referrers: [Digest: [Digest]] = [:]
         let bySubject = Dictionary(grouping: entries.filter { $0.subject != nil }, by: { $0.subject! })

@@ -57,11 +57,19 @@ extension RegistryService {
         return PushedManifest(digest: digest, subject: parsed.subject, tags: tags)
     }
 
-    public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord {
+    /// A manifest; `pulling`: a client GETs it, which lifecycle rules (`sinceImagePulled`) and usage count.
+    public func manifest(_ reference: ManifestReference, in repository: RepositoryName,
+                         pulling: Bool = false) async throws -> ManifestRecord {
         guard let record = try await metadata.manifest(reference, in: repository) else {
             throw RegistryError(.manifestUnknown, "manifest unknown to registry")
         }
+        if pulling { pulls.note(record.digest, in: repository) }
         return record
+    }
+
+    /// Writes the manifest pulls noted since the last flush (see `PullLog`).
+    public func flushPulls() async throws {
+        try await pulls.flush(to: metadata)
     }
 
     /// Deleting by digest removes the manifest and its tags; deleting by tag removes only the tag.

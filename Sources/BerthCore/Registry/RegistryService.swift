@@ -34,6 +34,8 @@ public final class RegistryService: Sendable {
     /// Running hashes of upload sessions, so that completing an upload need not read it back.
     /// Lost on restart; an upload without one is hashed from its staged bytes.
     let runningHashes = Mutex<[UploadID: RunningHash]>([:])
+    /// Pulls noted since the last flush to the metadata store.
+    let pulls = PullLog()
 
     public init(blobs: any BlobStore, metadata: any MetadataStore, options: RegistryOptions = .init(),
                 audit: any AuditRecorder = NoAudit(), logger: Logger = Logger(label: "berth.registry")) {

@@ -36,6 +36,9 @@ public protocol ManifestIndex: Sendable {
     /// Every manifest of `repository` with its tags, whether another manifest of it lists it (an index's
     /// child) and its subject (a referrer): what lifecycle rules evaluate.
     func manifestEntries(in repository: RepositoryName) async throws -> [ManifestEntry]
+    /// Records when manifests were last pulled (a later time replaces an earlier one; unknown manifests are
+    /// skipped). Batched by the caller: not a synced write per pull.
+    func recordPulls(_ pulls: [ManifestPull]) async throws
     /// Manifests of `repository` whose subject is `subject`, optionally of one artifact type.
     func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor]
 }
@@ -63,13 +66,28 @@ public struct ManifestEntry: Sendable, Hashable {
     public var subject: Digest?
     /// True when another manifest of the repository lists it (an index's child).
     public var listed: Bool
+    public var lastPulledAt: Date?
 
-    public init(digest: Digest, tags: [String], pushedAt: Date, subject: Digest?, listed: Bool) {
+    public init(digest: Digest, tags: [String], pushedAt: Date, subject: Digest?, listed: Bool, lastPulledAt: Date? = nil) {
         self.digest = digest
         self.tags = tags
         self.pushedAt = pushedAt
         self.subject = subject
         self.listed = listed
+        self.lastPulledAt = lastPulledAt
+    }
+}
+
+/// A manifest pull, as `recordPulls` takes it.
+public struct ManifestPull: Sendable, Hashable {
+    public var repository: RepositoryName
+    public var digest: Digest
+    public var at: Date
+
+    public init(repository: RepositoryName, digest: Digest, at: Date) {
+        self.repository = repository
+        self.digest = digest
+        self.at = at
     }
 }
 
