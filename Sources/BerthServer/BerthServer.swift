@@ -37,11 +37,22 @@ public enum BerthServer {
 
         let security = try await Security.make(configuration, root: root, store: metadata, audit: audit, logger: logger)
         let services: [any Service] = drivers.services + [
-            UploadExpiryService(registry: service, age: configuration.uploadExpiry,
-                                interval: configuration.uploadExpiryInterval, logger: logger),
-            PullFlushService(registry: service, interval: .seconds(10), logger: logger),
-            LifecycleService(lifecycle: Lifecycle(store: metadata, audit: audit), jobs: metadata,
-                             interval: configuration.lifecycleInterval, logger: logger),
+            // Upload sessions idle for longer than `uploadExpiry` go (Distribution purges after 7 days).
+            PeriodicJob(name: "upload expiry", interval: configuration.uploadExpiryInterval, atStart: true, logger: logger) { [logger] in
+                let count = try await service.expireUploads(idleFor: configuration.uploadExpiry)
+                if count > 0 { logger.info("removed \(count) upload sessions idle for more than \(configuration.uploadExpiry)") }
+            },
+            // Pull times noted in memory, written in batches (and at shutdown).
+            PeriodicJob(name: "recording pull times", interval: .seconds(10), atShutdown: true, logger: logger) {
+                try await service.flushPulls()
+            },
+            // Lifecycle policies, one instance at a time over a shared database.
+            PeriodicJob(name: "lifecycle run", interval: configuration.lifecycleInterval, logger: logger) { [logger] in
+                let deleted = try await metadata.exclusively("lifecycle") {
+                    try await service.lifecycle.applyAll(by: Caller(user: "@lifecycle"))
+                }
+                if let deleted, deleted > 0 { logger.info("lifecycle policies expired \(deleted) manifests") }
+            },
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
                                  keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
             HangupService(tls: security.tls, access: security.access, authority: security.authority,

@@ -29,8 +29,7 @@ public struct Lifecycle: Sendable {
 
     /// The policy in force for a repository: its own, else its namespace's.
     public func policy(for repository: RepositoryName) async throws -> (scope: String, policy: LifecyclePolicy)? {
-        let namespace = String(repository.value.prefix { $0 != "/" })
-        let scopes = namespace == repository.value ? [namespace] : [repository.value, namespace]
+        let scopes = repository.policyScopes
         let found = try await metadata.policies(Self.kind, scopes: scopes)
         for scope in scopes {
             if let document = found[scope], let policy = try? LifecyclePolicy(json: document) { return (scope, policy) }
@@ -122,8 +121,9 @@ public struct Lifecycle: Sendable {
         while true {
             let page = try await metadata.repositories(after: last, limit: 1000)
             guard let end = page.last else { break }
-            for name in page where scopes.contains(name) || scopes.contains(String(name.prefix { $0 != "/" })) {
-                guard let repository = try? RepositoryName(validating: name) else { continue }
+            for name in page {
+                guard let repository = try? RepositoryName(validating: name),
+                      repository.policyScopes.contains(where: scopes.contains) else { continue }
                 total += try await apply(repository, now: now, by: caller)?.1.count ?? 0
             }
             last = end

@@ -29,3 +29,12 @@ public struct ScopedImmutability: Sendable, Hashable {
     public var scope: String
     public var rule: TagImmutability
 }
+
+extension RepositoryName {
+    /// The namespace: the name's first component.
+    public var namespace: String { String(value.prefix { $0 != "/" }) }
+
+    /// Where policies that apply to this repository are set, most specific first: the repository itself, then
+    /// its namespace (the default of its repositories).
+    public var policyScopes: [String] { namespace == value ? [value] : [value, namespace] }
+}

@@ -15,8 +15,7 @@ public struct TagRules: Sendable {
     /// The tag rule in force for a repository: its own, else its namespace's (the name's first component);
     /// nil when neither is set (tags are mutable).
     public func immutability(of repository: RepositoryName) async throws -> ScopedImmutability? {
-        let namespace = String(repository.value.prefix { $0 != "/" })
-        let scopes = namespace == repository.value ? [namespace] : [repository.value, namespace]
+        let scopes = repository.policyScopes
         let found = try await metadata.policies(Self.immutabilityKind, scopes: scopes)
         for scope in scopes {
             if let document = found[scope], let rule = try? JSONDecoder().decode(TagImmutability.self, from: document) {
