@@ -35,7 +35,6 @@ extension SQLiteMetadataStore: MetadataExport {
     }
 
     public func exportManifests(after last: ExportKey?, limit: Int) async throws -> [ExportedManifest] {
-        // Tags never contain spaces, so one space-separated list per manifest carries them.
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT m.repository, m.digest, m.media_type, m.content, m.pushed_at, m.pushed_by,
@@ -49,8 +48,7 @@ extension SQLiteMetadataStore: MetadataExport {
                         digest: try Digest(parsing: row["digest"] as String), mediaType: row["media_type"],
                         content: row["content"], artifactType: nil, subject: nil, annotations: nil, blobs: [],
                         children: [], pushedAt: Self.date(row["pushed_at"]), pushedBy: row["pushed_by"] ?? "anonymous")
-                    let tags = (row["tags"] as String?).map { $0.split(separator: " ").map(String.init).sorted() } ?? []
-                    return ExportedManifest(record: record, tags: tags)
+                    return ExportedManifest(record: record, tags: Self.tagList(row["tags"]))
                 }
         }
     }

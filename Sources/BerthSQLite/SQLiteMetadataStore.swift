@@ -72,6 +72,12 @@ public final class SQLiteMetadataStore: Sendable {
         "[" + digests.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
+    /// A manifest's tags from `group_concat(name, ' ')`: tags never contain spaces, so one space-separated
+    /// list per manifest carries them.
+    static func tagList(_ text: String?) -> [String] {
+        text.map { $0.split(separator: " ").map(String.init).sorted() } ?? []
+    }
+
     /// The digests among `digests` that `sql` (taking the repository and a `jsonArray`) does not return.
     static func missing(_ digests: [Digest], in db: Database, sql: String, _ repository: String) throws -> [Digest] {
         guard !digests.isEmpty else { return [] }

@@ -126,6 +126,8 @@ import Testing
         ([rule(1, #""tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1"#),
           rule(2, #""tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1"#)], "only one rule may select untagged"),
         ([rule(0, #""tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1"#)], "positive integer"),
+        ([rule(9223372036854775807, #""tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1"#),
+          rule(nil, #""tagStatus": "tagged", "tagPrefixList": ["a"], "countType": "imageCountMoreThan", "countNumber": 1"#)], "positive integer"),
         (["{\"rulePriority\": 1, \"selection\": {\"tagStatus\": \"untagged\", \"countType\": \"imageCountMoreThan\", \"countNumber\": 1}, \"action\": {\"type\": \"delete\"}}"],
          "action.type must be expire"),
     ]) func invalidPoliciesAreRefusedWithClearMessages(rules: [String], message: String) {

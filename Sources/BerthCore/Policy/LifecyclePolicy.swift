@@ -33,10 +33,17 @@ public struct LifecyclePolicy: Sendable, Hashable {
         do {
             file = try JSONDecoder().decode(File.self, from: json)
         } catch {
-            throw LifecyclePolicyError("lifecycle policy is not valid JSON of the expected shape: \(Self.describe(error))")
+            throw LifecyclePolicyError("lifecycle policy is not valid JSON of the expected shape: "
+                                       + ((error as? DecodingError)?.summary ?? "unreadable"))
         }
         guard let given = file.rules, !given.isEmpty else { throw LifecyclePolicyError("rules must list at least one rule") }
         guard given.count <= Self.maxRules else { throw LifecyclePolicyError("at most \(Self.maxRules) rules are allowed") }
+        // Bounded before any arithmetic: a client's Int.max would trap on the + 1 below.
+        for (index, raw) in given.enumerated() {
+            if let priority = raw.rulePriority, !(1...Int(Int32.max)).contains(priority) {
+                throw LifecyclePolicyError("rule \(index + 1): rulePriority must be a positive integer (1 to \(Int32.max))")
+            }
+        }
         var next = (given.compactMap(\.rulePriority).max() ?? 0) + 1
         var rules: [Rule] = []
         for (index, raw) in given.enumerated() {
@@ -67,7 +74,6 @@ public struct LifecyclePolicy: Sendable, Hashable {
 
     private static func rule(_ raw: File.Rule, priority: Int, position: Int) throws(LifecyclePolicyError) -> Rule {
         let name = "rule \(position) (priority \(priority))"
-        guard priority >= 1 else { throw LifecyclePolicyError("\(name): rulePriority must be a positive integer") }
         guard let selection = raw.selection else { throw LifecyclePolicyError("\(name): selection is required") }
         guard let statusText = selection.tagStatus else { throw LifecyclePolicyError("\(name): selection.tagStatus is required") }
         guard let status = TagStatus(rawValue: statusText) else {
@@ -129,15 +135,6 @@ public struct LifecyclePolicy: Sendable, Hashable {
         }
         struct Action: Decodable { var type: String? }
         var rules: [Rule]?
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        switch error as? DecodingError {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
-            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return path.isEmpty ? context.debugDescription : "at \(path): \(context.debugDescription)"
-        default: return "unreadable"
-        }
     }
 }
 

@@ -15,7 +15,7 @@ extension AdminAPI {
                 let refusal = Refusal.from(error, challenge: "Basic realm=\"\(realm)\", charset=\"UTF-8\"")
                 return ErrorResponse.response(refusal.error, headers: refusal.headers)
             } catch let error as DecodingError {
-                return ErrorResponse.response(APIError(.invalid, status: 400, "invalid JSON body: \(Self.describe(error))"))
+                return ErrorResponse.response(APIError(.invalid, status: 400, "invalid JSON body: \(error.summary)"))
             } catch let error as DurationError {
                 return ErrorResponse.response(APIError(.invalid, status: 400, error.description))
             }
@@ -54,15 +54,6 @@ extension AdminAPI {
         let bytes = try encoder.encode(value)
         headers[.contentLength] = String(bytes.count)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, _): "missing \(key.stringValue)"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            context.codingPath.map(\.stringValue).joined(separator: ".") + ": " + context.debugDescription
-        @unknown default: "\(error)"
-        }
     }
 }
 
