@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 from scaleout import Cluster  # noqa: E402
 from scaleout.berth import config_yaml  # noqa: E402
 import migrate_storage_check  # noqa: E402
+import scaleout_gc_check  # noqa: E402
 import scaleout_policy_check  # noqa: E402
 import scaleout_redirect_check  # noqa: E402
 import scaleout_token_check  # noqa: E402
@@ -230,6 +231,7 @@ def main():
                 "BERTH_RC_REGISTRY": registry, "BERTH_RC_ONLY": "docker,ctr,skopeo,podman,oras,api"}) == 0,
                 "real clients through nginx, two instances")
         migrate_storage_check.run(check, cluster, BERTH, config_yaml)
+        scaleout_gc_check.run(check, cluster, BERTH)
         kill_one(cluster)
     print(f"scaleout: {len(failures)} failed", flush=True)
     sys.exit(1 if failures else 0)

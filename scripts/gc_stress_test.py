@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Online garbage collection under concurrent load on the embedded set-up (SQLite + filesystem, one Berth):
+pushes sharing layers (HEAD-then-skip), cross-repository mounts, tag moves, indexes, referrers, deletes and
+collections (`berth gc` and `POST /api/v1/gc`, grace 0, untagged, back to back, plus the server's scheduled
+ones every 2 s) for a bounded time; then every image whose push was acknowledged and not deleted pulls back
+with zero missing blobs and zero digest mismatches, and every blob nothing references is gone from
+`blobs/` and the `blobs` table (scripts/gc_stress.py has the details).
+
+usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--sabotage delete|leak]
+       [--no-gc] [--keep]
+
+--sabotage proves the checks can fail: `delete` removes one referenced blob's file and `blobs` row mid-run
+(a collector that deletes too much), `leak` uploads an orphan after the final collection (one that deletes too
+little); the run must then report failures, and exits 0 only if it did. --no-gc runs the load with collections
+stubbed out (for a build without `berth gc`; the checks that need a collection are skipped)."""
+import argparse, glob, os, shutil, sqlite3, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from authtest.harness import Berth, basic, install_signal_handlers, stop_all  # noqa: E402
+import gc_stress  # noqa: E402
+
+failed = []
+
+
+def check(cond, what):
+    print(("ok - " if cond else "not ok - ") + what, flush=True)
+    if not cond:
+        failed.append(what)
+    return bool(cond)
+
+
+def config(gc, every):
+    text = ""
+    if gc:
+        text += f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\n"
+    return text
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("binary")
+    p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--workers", type=int, default=6)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--sabotage", choices=("delete", "leak"))
+    p.add_argument("--no-gc", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = p.parse_args()
+    binary = os.path.abspath(args.binary)
+    install_signal_handlers()
+    gc = gc_stress.has_gc(binary)
+    if not gc and not args.no_gc:
+        check(False, f"{binary} has a `gc` subcommand")
+        print("gc stress: 1 failed", flush=True)
+        sys.exit(1)
+    gc = gc and not args.no_gc
+    seed = args.seed if args.seed is not None else int(time.time())
+    print(f"# seed {seed}", flush=True)
+    work = tempfile.mkdtemp(prefix="berth-gcstress-")
+    berth = Berth(binary, work, "b", config(gc, "2s"))
+    stats = None
+    started = time.time()
+    try:
+        berth.cli("user", "add", "gcadmin", "--password-stdin", "--admin", stdin="gc-admin-secret-1\n")
+        berth.start()
+        stats = gc_stress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
+                                 sabotage=args.sabotage, log=lambda s: print(s, flush=True)).run()
+        log = berth.log()
+        crashes = [l for l in log.splitlines() if "Fatal error" in l or "fatalError" in l]
+        check(not crashes, f"no crash in the server's log ({crashes[:2]})")
+    except Exception as error:
+        check(False, f"the stress ran to its end ({type(error).__name__}: {error})")
+        print(berth.log()[-3000:], flush=True)
+    finally:
+        stop_all()
+        if args.keep:
+            print(f"# kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    summary = ", ".join(f"{k}={v}" for k, v in (stats or {}).items())
+    print(f"# took {time.time() - started:.1f} s", flush=True)
+    if args.sabotage:
+        caught = bool(failed)
+        print(f"gc stress (sabotage {args.sabotage}): {'caught' if caught else 'NOT caught'}, "
+              f"{len(failed)} failed ({summary})", flush=True)
+        sys.exit(0 if caught else 1)
+    print(f"gc stress: {len(failed)} failed ({summary})", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+def target(berth, gc):
+    root = berth.root
+    url = lambda: f"http://127.0.0.1:{berth.port}"
+
+    def db():
+        con = sqlite3.connect(f"file:{os.path.join(root, 'metadata.db')}?mode=ro", uri=True, timeout=30)
+        return con
+
+    def storage_blobs():
+        out = set()
+        for path in glob.glob(os.path.join(root, "blobs", "*", "*", "*")):
+            algorithm = os.path.basename(os.path.dirname(os.path.dirname(path)))
+            out.add(f"{algorithm}:{os.path.basename(path)}")
+        return out
+
+    def rows(sql, *params):
+        con = db()
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def delete_blob(d):
+        algorithm, hexpart = d.split(":", 1)
+        os.remove(os.path.join(root, "blobs", algorithm, hexpart[:2], hexpart))
+        con = sqlite3.connect(os.path.join(root, "metadata.db"), timeout=30)
+        try:
+            con.execute("DELETE FROM blobs WHERE digest = ?", (d,))
+            con.commit()
+        finally:
+            con.close()
+
+    def quiesce():
+        """Restarts the server without scheduled collections, for the final phase."""
+        berth.stop()
+        with open(berth.config, "w") as f:
+            f.write(config(gc, "off"))
+        berth.start()
+        return [url()]
+
+    runners = []
+    if gc:
+        runners = [("cli", gc_stress.cli_runner(berth.binary, ["--root", root])),
+                   ("api", gc_stress.api_runner(url, basic("gcadmin", "gc-admin-secret-1")))]
+    return gc_stress.Target(
+        [url()], runners, storage_blobs,
+        lambda: {r[0] for r in rows("SELECT digest FROM blobs")},
+        lambda prefix: set(rows("SELECT repository, digest FROM manifests WHERE repository LIKE ?", prefix + "%")),
+        lambda prefix: set(rows("SELECT repository, digest FROM repository_blobs WHERE repository LIKE ?", prefix + "%")),
+        delete_blob, quiesce)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Online garbage collection under concurrent load on PostgreSQL + S3 with two instances: the stress of
+scripts/gc_stress.py through nginx and both instances directly (an upload's chunks spread over all three),
+collections by `berth gc --config <instance's config>` and `POST /api/v1/gc` through nginx (grace 0,
+untagged), and both instances' scheduled collections every 2 s racing them. Then the final checks: every
+acknowledged, not deleted image pulls through nginx and each instance; every blob nothing references is gone
+from the bucket and the `blobs` table; and the tagged images other steps left in the set-up still pull whole.
+
+Used by scaleout_test.py with its running cluster (run(check, cluster, binary)); the instances are restarted
+with a `gc:` section for the load, without scheduled collections for the final phase, and with their own
+configuration again at the end. Standalone, it starts its own rig:
+
+    python3 scripts/scaleout_gc_check.py BERTH_BINARY [--seconds N] [--sabotage delete|leak]
+
+BERTH_GC_STRESS_SECONDS sets the load's duration (default 40)."""
+import hashlib, json, os, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gc_stress  # noqa: E402
+
+ADMIN, SECRET = "gcadmin", "gc-admin-secret-1"
+
+
+def gc_section(every):
+    return f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\n"
+
+
+def restart(cluster, extra):
+    for instance in cluster.instances:
+        instance.stop()
+        instance.extra_config = extra
+        instance.start()
+    for instance in cluster.instances:
+        instance.wait_ready()
+    # nginx marked the instances down while they restarted (max_fails=1 fail_timeout=5s).
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if all(gc_stress.call("GET", f"{cluster.url}/v2/", timeout=5).status == 200 for _ in range(4)):
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+
+
+def tagged_images(url, skip_prefix, limit=60):
+    """{(repo, tag): manifest bytes} of what the set-up holds outside the stress's namespace (bounded)."""
+    out = {}
+    r = gc_stress.call("GET", f"{url}/v2/_catalog?n=1000")
+    repos = json.loads(r.body).get("repositories") or [] if r.status == 200 else []
+    for repo in repos:
+        if repo.startswith(skip_prefix):
+            continue
+        r = gc_stress.call("GET", f"{url}/v2/{repo}/tags/list")
+        for tag in (json.loads(r.body).get("tags") or [] if r.status == 200 else [])[:5]:
+            m = gc_stress.call("GET", f"{url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
+                gc_stress.MANIFEST, gc_stress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json"))})
+            if m.status == 200:
+                out[(repo, tag)] = m.body
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def deep_pull(url, repo, body, depth=0):
+    """Problems pulling a manifest's children and blobs (each blob's sha256 checked)."""
+    problems = []
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return [f"{repo}: manifest is not JSON"]
+    accept = {"Accept": ", ".join((gc_stress.MANIFEST, gc_stress.INDEX,
+                                   "application/vnd.docker.distribution.manifest.v2+json"))}
+    for child in doc.get("manifests") or []:
+        r = gc_stress.call("GET", f"{url}/v2/{repo}/manifests/{child['digest']}", None, accept)
+        if r.status != 200 or gc_stress.sha(r.body) != child["digest"]:
+            problems.append(f"{repo}@{child['digest']}: {r.status}")
+        elif depth < 2:
+            problems += deep_pull(url, repo, r.body, depth + 1)
+    for blob in ([doc["config"]] if isinstance(doc.get("config"), dict) else []) + (doc.get("layers") or []):
+        d = blob.get("digest", "")
+        if not d.startswith("sha256:") or blob.get("urls"):
+            continue  # non-distributable layers live elsewhere
+        r = gc_stress.call("GET", f"{url}/v2/{repo}/blobs/{d}", timeout=120)
+        if r.status != 200 or gc_stress.sha(r.body) != d:
+            problems.append(f"{repo}@{d}: {r.status}")
+    return problems
+
+
+def run(check, cluster, binary, seconds=None, sabotage=None, stub=False):
+    """`stub`: a build without `berth gc`: the load with collections stubbed out (development only)."""
+    seconds = seconds or float(os.environ.get("BERTH_GC_STRESS_SECONDS", "40"))
+    started = time.time()
+    if not stub and not gc_stress.has_gc(binary):
+        check(False, f"scale-out gc: {binary} has a `gc` subcommand")
+        return
+    gc_yaml = (lambda every: "") if stub else gc_section
+    config = cluster.instances[0].config_path
+    r = subprocess.run([binary, "user", "add", ADMIN, "--password-stdin", "--admin", "--config", config],
+                       input=SECRET + "\n", capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 or "exists" in r.stderr, f"scale-out gc: admin user added ({r.stderr.strip()[:200]})")
+    original = [i.extra_config for i in cluster.instances]
+    before = tagged_images(cluster.url, "gcstress/")
+    print(f"# scale-out gc: {len(before)} tagged images of earlier steps recorded", flush=True)
+    s3 = cluster.s3.client()
+    bucket, prefix = cluster.s3.bucket, cluster.s3.info().get("prefix", "")
+
+    def storage_blobs():
+        out = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "blobs/"):
+            for obj in page.get("Contents") or []:
+                parts = obj["Key"][len(prefix):].split("/")
+                if len(parts) == 4:
+                    out.add(f"{parts[1]}:{parts[3]}")
+        return out
+
+    def pairs(sql):
+        out = set()
+        for line in cluster.postgres.psql(sql).splitlines():
+            if line:
+                out.add(tuple(line.split("|")))
+        return out
+
+    def delete_blob(d):
+        algorithm, hexpart = d.split(":", 1)
+        s3.delete_object(Bucket=bucket, Key=f"{prefix}blobs/{algorithm}/{hexpart[:2]}/{hexpart}")
+        cluster.postgres.psql(f"DELETE FROM blobs WHERE digest = '{d}'")
+
+    def quiesce():
+        restart(cluster, (original[0] or "") + gc_yaml("off"))
+        return None
+
+    target = gc_stress.Target(
+        [cluster.url] + cluster.instance_urls,
+        [] if stub else [("cli", gc_stress.cli_runner(binary, ["--config", config])),
+                         ("api", gc_stress.api_runner(lambda: cluster.url, {"Authorization": basic(ADMIN, SECRET)}))],
+        storage_blobs,
+        lambda: {p[0] for p in pairs("SELECT digest FROM blobs")},
+        lambda ns: pairs(f"SELECT repository, digest FROM manifests WHERE repository LIKE '{ns}%'"),
+        lambda ns: pairs(f"SELECT repository, digest FROM repository_blobs WHERE repository LIKE '{ns}%'"),
+        delete_blob, quiesce)
+    try:
+        restart(cluster, (original[0] or "") + gc_yaml("2s"))
+        stats = gc_stress.Stress(target, lambda ok, what: check(ok, "scale-out gc: " + what), seconds=seconds,
+                                 workers=6, sabotage=sabotage, log=lambda s: print(s, flush=True)).run()
+        problems = []
+        for (repo, tag), body in before.items():
+            r = gc_stress.call("GET", f"{cluster.url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
+                gc_stress.MANIFEST, gc_stress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json"))})
+            if r.status != 200 or r.body != body:
+                problems.append(f"{repo}:{tag}: {r.status}")
+            else:
+                problems += deep_pull(cluster.url, repo, body)
+        check(not problems, f"scale-out gc: the {len(before)} tagged images earlier steps left still pull whole "
+                            f"({len(problems)} problems: {problems[:3]})")
+        for instance in cluster.instances:
+            with open(instance.proc.log_path, errors="replace") as f:
+                crashes = [l for l in f if "Fatal error" in l]
+            check(not crashes, f"scale-out gc: no crash in {instance.name}'s log ({crashes[:2]})")
+        print(f"# scale-out gc: {', '.join(f'{k}={v}' for k, v in stats.items())}", flush=True)
+    finally:
+        for instance, extra in zip(cluster.instances, original):
+            instance.extra_config = extra
+        restart(cluster, original[0])
+        print(f"# scale-out gc took {time.time() - started:.1f} s", flush=True)
+
+
+def basic(user, secret):
+    import base64
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def seed_earlier_steps(url):
+    """Standalone, what the other steps would have left: two tagged images and an untagged one."""
+    for tag in ("v1", "v2", None):
+        config, layer = json.dumps({"earlier": tag}).encode(), os.urandom(3000)
+        for data in (config, layer):
+            gc_stress.call("POST", f"{url}/v2/earlier/app/blobs/uploads/?digest={gc_stress.sha(data)}", data)
+        body = json.dumps({"schemaVersion": 2, "mediaType": gc_stress.MANIFEST,
+                           "config": {"mediaType": gc_stress.CONFIG, "digest": gc_stress.sha(config), "size": len(config)},
+                           "layers": [{"mediaType": gc_stress.LAYER, "digest": gc_stress.sha(layer), "size": len(layer)}]}).encode()
+        r = gc_stress.call("PUT", f"{url}/v2/earlier/app/manifests/{tag or gc_stress.sha(body)}", body,
+                           {"Content-Type": gc_stress.MANIFEST})
+        assert r.status == 201, r
+
+
+def main():
+    import argparse
+    from scaleout import Cluster
+    p = argparse.ArgumentParser()
+    p.add_argument("binary")
+    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--sabotage", choices=("delete", "leak"))
+    p.add_argument("--no-gc", action="store_true", help="collections stubbed out (a build without berth gc)")
+    args = p.parse_args()
+    binary = os.path.abspath(args.binary)
+    failures = []
+
+    def check(ok, what):
+        print(("ok - " if ok else "not ok - ") + what, flush=True)
+        if not ok:
+            failures.append(what)
+
+    t0 = time.time()
+    with Cluster(berth=binary, instances=2) as cluster:
+        print(f"# rig up in {time.time() - t0:.1f} s: nginx {cluster.url}, instances {cluster.instance_urls}", flush=True)
+        seed_earlier_steps(cluster.url)
+        run(check, cluster, binary, args.seconds, args.sabotage, stub=args.no_gc)
+    print(f"# took {time.time() - t0:.1f} s", flush=True)
+    if args.sabotage:
+        print(f"scale-out gc (sabotage {args.sabotage}): {'caught' if failures else 'NOT caught'}, "
+              f"{len(failures)} failed", flush=True)
+        sys.exit(0 if failures else 1)
+    print(f"scale-out gc: {len(failures)} failed", flush=True)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
