@@ -124,7 +124,7 @@ class Stress:
         self.manifests = {}  # every acknowledged manifest digest -> Image
         self.referrers = []
         self.pinned = []
-        self.orphans = []
+        self.dry_reports = []
         self.abandoned = 0
         self.nonce = 0
         self.stop = threading.Event()
@@ -132,7 +132,7 @@ class Stress:
         self.stats = dict.fromkeys((
             "pushes", "tag_moves", "new_tags", "indexes", "referrers", "deletes_digest", "deletes_tag",
             "mounts", "mount_fallbacks", "head_skips", "uploads_mono", "uploads_put", "uploads_chunked",
-            "retried_pushes", "given_up_pushes", "sessions_lost", "pulls", "orphans", "abandoned",
+            "retried_pushes", "given_up_pushes", "sessions_lost", "pulls", "orphans", "blob_deletes", "abandoned",
             "gc_runs", "gc_busy", "gc_cli", "gc_api", "gc_blobs", "gc_manifests", "gc_links", "gc_bytes",
             "gc_uploads", "status_5xx"), 0)
         self.pool = [os.urandom(self.rng.choice((2_000, 9_000, 40_000, 150_000))) for _ in range(10)]
@@ -456,6 +456,12 @@ class Stress:
             data = os.urandom(rng.randint(100, 30_000))
             if self.upload(repo, data):
                 self.count("orphans")
+                if rng.random() < 0.5:  # a client's blob DELETE: now no repository links it
+                    # 404 BLOB_UNKNOWN: a collection (grace 0) removed the unreferenced link first
+                    r = self.req("DELETE", f"{self.url()}/v2/{repo}/blobs/{sha(data)}", None, None, (202, 404), "blob delete")
+                    if r.status == 404 and r.code != "BLOB_UNKNOWN":
+                        self.fail(f"blob delete: 404 that is not BLOB_UNKNOWN: {r!r}")
+                    self.count("blob_deletes")
         elif self.abandoned < 8:
             r = self.req("POST", f"{self.url()}/v2/{repo}/blobs/uploads/", None, None, (202,), "open upload")
             data = os.urandom(5_000)
@@ -589,6 +595,10 @@ class Stress:
                         break
                     time.sleep(1)
             check(len(reports) == 2, f"two final collections ran: {reports}")
+            if reports and self.dry_reports:
+                first, dry = reports[0][1], self.dry_reports[-1]
+                check(all(int(first.get(k) or 0) >= int(dry.get(k) or 0) for k in ("manifests", "links", "blobs")),
+                      f"the real collection removes at least what the dry run reported (dry {dry}, real {first})")
             if len(reports) == 2:
                 second = reports[1][1]
                 self.log(f"# final collections: {reports}")
@@ -670,8 +680,10 @@ class Stress:
         """Known garbage (an orphan blob, an untagged image); each way's dry run reports it and removes
         nothing; then the real collections may go."""
         repo = self.repos[0]
-        orphan = os.urandom(4_321)
+        orphan, unlinked = os.urandom(4_321), os.urandom(1_234)
         self.upload(repo, orphan)
+        self.upload(repo, unlinked)  # then unlinked by a blob DELETE: a blob no repository links
+        self.req("DELETE", f"{self.t.urls[0]}/v2/{repo}/blobs/{sha(unlinked)}", None, None, (202,), "blob delete")
         body, data = self.image_body(repo)
         self.put_manifest(repo, "dry-run", body, MANIFEST, data, "dry-run push")
         img = Image(repo, body, MANIFEST, {sha(d): len(d) for d in data}, tag=None)
@@ -689,8 +701,9 @@ class Stress:
             self.check(report is not None and report.get("dryRun") is True and int(report.get("blobs") or 0) >= 1
                        and int(report.get("manifests") or 0) >= 1 and int(report.get("links") or 0) >= 1,
                        f"a dry run via {name} reports the garbage ({report})")
-            self.check(after == before and sha(orphan) in after[0] and (repo, img.digest) in after[2],
-                       f"and removes nothing (storage, blobs, manifests and links unchanged)")
+            self.check(after == before and sha(orphan) in after[0] and sha(unlinked) in after[0]
+                       and (repo, img.digest) in after[2], f"and removes nothing (storage, blobs, manifests and links unchanged)")
+            self.dry_reports.append(report or {})
             r = call("GET", f"{self.t.urls[0]}/v2/{repo}/blobs/{sha(orphan)}")
             self.check(r.status == 200 and r.body == orphan, f"the orphan still reads back after the dry run via {name} ({r.status})")
 

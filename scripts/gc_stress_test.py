@@ -32,7 +32,7 @@ def check(cond, what):
 def config(gc, every):
     text = ""
     if gc:
-        text += f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\n"
+        text += f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\nuploads:\n  expire_after: 10s\n"
     return text
 
 

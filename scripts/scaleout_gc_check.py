@@ -23,7 +23,7 @@ ADMIN, SECRET = "gcadmin", "gc-admin-secret-1"
 
 
 def gc_section(every):
-    return f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\n"
+    return f"gc:\n  every: {every}\n  grace: 0s\n  untagged: true\nuploads:\n  expire_after: 10s\n"
 
 
 def restart(cluster, extra):
