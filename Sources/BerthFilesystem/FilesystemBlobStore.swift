@@ -182,6 +182,30 @@ public final class FilesystemBlobStore: BlobStore {
         try await run { if try POSIXFile.size(path) != nil { try POSIXFile.truncate(path, to: segment.start, durable: sync) } }
     }
 
+    public func deleteBlob(_ digest: Digest) async throws {
+        let path = blobPath(digest), folder = blobFolder(digest), sync = synchronous
+        try await run {
+            try POSIXFile.remove(path)
+            if sync { try POSIXFile.syncDirectory(folder) }
+        }
+    }
+
+    public func blobDigests() async throws -> [Digest] {
+        let root = root
+        return try await run {
+            var digests: [Digest] = []
+            for algorithm in Digest.Algorithm.allCases {
+                let top = "\(root)/blobs/\(algorithm.rawValue)"
+                for folder in try POSIXFile.listDirectory(top) where folder.utf8.count == 2 {
+                    for name in try POSIXFile.listDirectory("\(top)/\(folder)") where name.hasPrefix(folder) {
+                        if let digest = try? Digest(parsing: "\(algorithm.rawValue):\(name)") { digests.append(digest) }
+                    }
+                }
+            }
+            return digests
+        }
+    }
+
     public func checkHealth() async throws {
         let folders = [uploadsPath, "\(root)/blobs"]
         try await run {

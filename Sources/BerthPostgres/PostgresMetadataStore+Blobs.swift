@@ -11,11 +11,15 @@ extension PostgresMetadataStore: BlobIndex {
     }
 
     public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
-                        completing upload: UploadID?, by caller: String) async throws {
+                        completing upload: UploadID?, claim: String?, by caller: String) async throws {
         try await transaction { connection in
             let now = Self.now()
             if let upload {
                 try await connection.query("DELETE FROM uploads WHERE id = \(upload.value)", logger: self.logger)
+            }
+            if let claim {
+                try await connection.query("DELETE FROM blob_claims WHERE digest = \(digest.description) AND claim = \(claim)",
+                                           logger: self.logger)
             }
             try await Self.ensureRepository(connection, repository.value, self.logger)
             // Another instance may add the same blob at the same time: the conflict is the expected outcome.
@@ -27,14 +31,18 @@ extension PostgresMetadataStore: BlobIndex {
         }
     }
 
+    /// Links are stamped by the database's clock, which garbage collection's fence also reads: instances'
+    /// clocks may differ.
     func link(_ connection: PostgresConnection, _ digest: Digest, _ repository: RepositoryName,
               by caller: String, at now: Int64) async throws {
         try await connection.query("""
             INSERT INTO repository_blobs (repository, digest, linked_at, linked_by)
-            VALUES (\(repository.value), \(digest.description), \(now), \(caller))
-            ON CONFLICT (repository, digest) DO NOTHING
+            VALUES (\(repository.value), \(digest.description), \(unescaped: Self.databaseClock), \(caller))
+            ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at
             """, logger: logger)
     }
+
+    static let databaseClock = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
     public func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName,
                           by caller: String) async throws -> Bool {
@@ -45,6 +53,11 @@ extension PostgresMetadataStore: BlobIndex {
                 FOR SHARE
                 """, self.logger)
             guard !visible.isEmpty else { return false }
+            // FOR SHARE: a collector condemning the blob waits until this link is committed, then sees it.
+            let condemned = try await connection.rows("""
+                SELECT condemned FROM blobs WHERE digest = \(digest.description) FOR SHARE
+                """, self.logger).first?.decode(Bool.self) ?? true
+            guard !condemned else { return false }
             try await Self.ensureRepository(connection, repository.value, self.logger)
             try await self.link(connection, digest, repository, by: caller, at: Self.now())
             return true

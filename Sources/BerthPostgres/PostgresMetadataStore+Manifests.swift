@@ -29,14 +29,15 @@ extension PostgresMetadataStore: ManifestIndex {
                 throw StorageError.missingReferences(blobs: missingBlobs, manifests: missingManifests)
             }
             try await Self.ensureRepository(connection, repository, self.logger)
-            try await connection.query(try """
-                INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations,
-                                       pushed_at, pushed_by)
-                VALUES (\(repository), \(digest), \(manifest.mediaType), \(manifest.content.count), \(manifest.content),
-                        \(manifest.artifactType), \(manifest.subject?.description), \(annotations), \(pushedAt),
-                        \(manifest.pushedBy))
-                ON CONFLICT (repository, digest) DO NOTHING
-                """, logger: self.logger)
+            // A collector may hold (and be deleting) an existing row of this manifest: lock it, and when it
+            // went meanwhile, insert it again, so the tags and references below never point at nothing.
+            for _ in 0..<2 {
+                try await self.insertManifest(connection, manifest, annotations, pushedAt)
+                let held = try await connection.rows("""
+                    SELECT 1 FROM manifests WHERE repository = \(repository) AND digest = \(digest) FOR SHARE
+                    """, self.logger)
+                if !held.isEmpty { break }
+            }
             if !references.isEmpty {
                 try await connection.query("""
                     INSERT INTO manifest_references (repository, manifest, reference)
@@ -67,6 +68,18 @@ extension PostgresMetadataStore: ManifestIndex {
                     """, logger: self.logger)
             }
         }
+    }
+
+    func insertManifest(_ connection: PostgresConnection, _ manifest: ManifestRecord, _ annotations: String?,
+                        _ pushedAt: Int64) async throws {
+        try await connection.query(try """
+            INSERT INTO manifests (repository, digest, media_type, size, content, artifact_type, subject, annotations,
+                                   pushed_at, pushed_by)
+            VALUES (\(manifest.repository.value), \(manifest.digest.description), \(manifest.mediaType),
+                    \(manifest.content.count), \(manifest.content), \(manifest.artifactType),
+                    \(manifest.subject?.description), \(annotations), \(pushedAt), \(manifest.pushedBy))
+            ON CONFLICT (repository, digest) DO NOTHING
+            """, logger: logger)
     }
 
     /// The digests among `digests` that `sql` (given them as one text array) does not return.

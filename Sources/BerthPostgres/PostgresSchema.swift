@@ -5,6 +5,21 @@ enum PostgresSchema {
     static let migrations: [(version: Int, statements: [String])] = [
         (1, version1),
         (2, version2),
+        (3, version3),
+    ]
+
+    /// Online garbage collection (SQLite's v6): condemned blobs, writers' claims, references by digest.
+    static let version3 = [
+        "ALTER TABLE blobs ADD COLUMN condemned BOOLEAN NOT NULL DEFAULT false",
+        """
+        CREATE TABLE blob_claims (
+            digest TEXT COLLATE "C" NOT NULL,
+            claim TEXT NOT NULL,
+            claimed_at BIGINT NOT NULL,
+            PRIMARY KEY (digest, claim)
+        )
+        """,
+        "CREATE INDEX manifest_references_by_digest ON manifest_references (reference)",
     ]
 
     /// Repository policies: one JSON document per kind (immutability, lifecycle, quota) and scope.

@@ -106,6 +106,20 @@ public final class S3BlobStore: BlobStore {
         }
     }
 
+    public func deleteBlob(_ digest: Digest) async throws {
+        try await client.deleteObject(blobKey(digest))
+    }
+
+    public func blobDigests() async throws -> [Digest] {
+        let prefix = key("blobs/")
+        return try await client.list(prefix: prefix).objects.compactMap { object in
+            // blobs/<algorithm>/<two hex>/<hex>
+            let parts = object.key.dropFirst(prefix.count).split(separator: "/")
+            guard parts.count == 3, parts[2].hasPrefix(parts[1]) else { return nil }
+            return try? Digest(parsing: "\(parts[0]):\(parts[2])")
+        }
+    }
+
     public func checkHealth() async throws {
         _ = try await client.list(prefix: uploadsRoot, maxKeys: 1)
     }

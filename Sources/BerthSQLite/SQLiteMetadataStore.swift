@@ -109,11 +109,14 @@ extension SQLiteMetadataStore: BlobIndex {
     }
 
     public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
-                        completing upload: UploadID?, by caller: String) async throws {
+                        completing upload: UploadID?, claim: String?, by caller: String) async throws {
         try await pool.write { db in
             let now = Self.now()
             if let upload {
                 try db.execute(sql: "DELETE FROM uploads WHERE id = ?", arguments: [upload.value])
+            }
+            if let claim {
+                try db.execute(sql: "DELETE FROM blob_claims WHERE digest = ? AND claim = ?", arguments: [digest.description, claim])
             }
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
@@ -125,7 +128,7 @@ extension SQLiteMetadataStore: BlobIndex {
     static func link(_ db: Database, _ digest: Digest, _ repository: RepositoryName, by caller: String, at now: Int64) throws {
         try db.execute(sql: """
             INSERT INTO repository_blobs (repository, digest, linked_at, linked_by) VALUES (?, ?, ?, ?)
-            ON CONFLICT (repository, digest) DO NOTHING
+            ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at
             """, arguments: [repository.value, digest.description, now, caller])
     }
 
@@ -133,7 +136,8 @@ extension SQLiteMetadataStore: BlobIndex {
                           by caller: String) async throws -> Bool {
         try await pool.write { db in
             let visible = try Bool.fetchOne(db.cachedStatement(sql: """
-                SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?
+                SELECT 1 FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+                WHERE l.repository = ? AND l.digest = ? AND NOT b.condemned
                 """), arguments: [source.value, digest.description]) ?? false
             guard visible else { return false }
             try Self.ensureRepository(db, repository.value)

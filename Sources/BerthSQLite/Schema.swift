@@ -168,6 +168,22 @@ enum Schema {
         "ALTER TABLE manifests ADD COLUMN last_pulled_at BIGINT",
     ]
 
+    /// Online garbage collection: a blob condemned by a collector (its bytes are going; nothing may link or
+    /// reuse it), writers' claims on digests they are storing, and finding any manifest that references a
+    /// blob by its digest alone.
+    static let version6 = [
+        "ALTER TABLE blobs ADD COLUMN condemned BOOLEAN NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE blob_claims (
+            digest TEXT NOT NULL,
+            claim TEXT NOT NULL,
+            claimed_at BIGINT NOT NULL,
+            PRIMARY KEY (digest, claim)
+        )
+        """,
+        "CREATE INDEX manifest_references_by_digest ON manifest_references (reference)",
+    ]
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -184,6 +200,9 @@ enum Schema {
         }
         migrator.registerMigration("v5") { db in
             for statement in version5 { try db.execute(sql: statement) }
+        }
+        migrator.registerMigration("v6") { db in
+            for statement in version6 { try db.execute(sql: statement) }
         }
         return migrator
     }

@@ -29,7 +29,8 @@ public enum BerthServer {
         let audit = AuditLog(store: metadata) { line in sink.append(line + "\n") }
         let service = RegistryService(
             blobs: blobs, metadata: metadata,
-            options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes), audit: audit, logger: logger)
+            options: RegistryOptions(manifestMaxBytes: configuration.manifestMaxBytes, collection: configuration.gc),
+            audit: audit, logger: logger)
         let sessions = try await service.openUploadCount()
         logger.info("\(drivers.summary); \(sessions) upload sessions open")
         var accessLogger = Logger(label: "berth.access") { label in BufferedLogHandler(label: label, sink: sink) }
@@ -53,6 +54,12 @@ public enum BerthServer {
                 }
                 if let deleted, deleted > 0 { logger.info("lifecycle policies expired \(deleted) manifests") }
             },
+        ] + (configuration.gcInterval.map { interval in [
+            // Garbage collection while serving, one collector at a time over a shared database.
+            PeriodicJob(name: "garbage collection", interval: interval, logger: logger) {
+                _ = try await service.collectGarbage(configuration.gc, by: Caller(user: "@gc"))
+            },
+        ] } ?? []) + [
             AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
                                  keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
             HangupService(tls: security.tls, access: security.access, authority: security.authority,

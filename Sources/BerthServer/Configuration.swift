@@ -1,3 +1,4 @@
+import BerthCore
 import BerthWire
 import Foundation
 import Logging
@@ -23,6 +24,10 @@ public struct Configuration: Sendable, Equatable {
     public var uploadExpiryInterval: Duration = .seconds(3600)
     /// How often lifecycle policies are applied (ECR: within 24 hours of a change).
     public var lifecycleInterval: Duration = .seconds(3600)
+    /// How often garbage is collected; nil: only when asked (`berth gc`, the admin API).
+    public var gcInterval: Duration? = .seconds(24 * 3600)
+    /// What a collection removes (its upload expiry is `uploadExpiry`).
+    public var gc = CollectionOptions()
     /// Authentication, authorization and TLS.
     public var auth = AuthConfiguration()
     /// The blob store's driver.
@@ -78,13 +83,17 @@ public struct Configuration: Sendable, Equatable {
         if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
         if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
         if let text = file.lifecycle?.checkEvery { lifecycleInterval = try Self.duration(text, "lifecycle.check_every") }
+        if let text = file.gc?.every { gcInterval = text == "off" ? nil : try Self.duration(text, "gc.every") }
+        if let text = file.gc?.grace { gc.grace = try Self.duration(text, "gc.grace", allowZero: true) }
+        if let untagged = file.gc?.untagged { gc.untagged = untagged }
+        gc.uploadExpiry = uploadExpiry
         try auth.apply(file.auth, tls: file.tls)
         try applyStorage(file.storage, file.metadata)
     }
 
-    static func duration(_ text: String, _ key: String) throws -> Duration {
+    static func duration(_ text: String, _ key: String, allowZero: Bool = false) throws -> Duration {
         do {
-            return try Durations.parse(text, key)
+            return try Durations.parse(text, key, allowZero: allowZero)
         } catch {
             throw ConfigurationError(error.description)
         }
@@ -138,6 +147,12 @@ struct ConfigFile: Decodable {
         enum CodingKeys: String, CodingKey { case checkEvery = "check_every" }
     }
 
+    struct GC: Decodable {
+        var every: String?
+        var grace: String?
+        var untagged: Bool?
+    }
+
     struct Uploads: Decodable {
         var expireAfter: String?
         var checkEvery: String?
@@ -152,12 +167,13 @@ struct ConfigFile: Decodable {
     var http: HTTP?
     var uploads: Uploads?
     var lifecycle: Lifecycle?
+    var gc: GC?
     var auth: Auth?
     var tls: TLS?
     var metadata: Metadata?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "lifecycle", "auth", "tls"],
+        "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "lifecycle", "gc", "auth", "tls"],
         "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
         "auth.token": ["service", "issuer", "realm", "keys", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
@@ -166,6 +182,7 @@ struct ConfigFile: Decodable {
         "http": ["idle_timeout", "max_connections"],
         "uploads": ["expire_after", "check_every"],
         "lifecycle": ["check_every"],
+        "gc": ["every", "grace", "untagged"],
         "limits": ["manifest_max_bytes"],
         "log": ["level", "access"],
     ].merging(storageKeys) { a, _ in a }

@@ -58,6 +58,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupported: (.unsupported, 405)
         case .uploadOffsetMismatch: (.blobUploadInvalid, 416)
         case .manifestTooLarge: (.sizeInvalid, 413)
+        case .unavailable: (.unknown, 503)
         }
         self.init(code, status: status, error.message, detail: error.detail)
     }

@@ -7,6 +7,8 @@ public enum ErrorKind: Sendable, Equatable {
     case uploadOffsetMismatch
     /// A manifest larger than the configured limit.
     case manifestTooLarge
+    /// The registry cannot finish the request now (a blob's bytes are being collected); retry shortly.
+    case unavailable
 }
 
 /// An error the registry domain reports to its caller.

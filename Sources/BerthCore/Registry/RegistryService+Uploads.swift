@@ -150,12 +150,21 @@ extension RegistryService {
     /// Moves verified bytes into the content store (unless already there) and makes them visible, ending the
     /// upload session (`session`) in the same commit. The staged bytes go only after that commit, so a
     /// commit retried after a crash (on any instance) still finds them.
+    /// The digest is claimed first, so that a garbage collector cannot delete bytes found present here before
+    /// the blob's row links them (the collector skips claimed blobs; a claim waits out one being deleted).
     private func store(_ id: UploadID, as digest: Digest, size: Int64, segments: [UploadSegment],
                        in repository: RepositoryName, session: Bool, by caller: Caller) async throws {
-        if try await !blobs.contains(digest) {
-            try await blobs.commitUpload(id, segments: segments, as: digest)
+        try await claim(digest, for: id.value)
+        do {
+            if try await !blobs.contains(digest) {
+                try await blobs.commitUpload(id, segments: segments, as: digest)
+            }
+            try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil,
+                                       claim: id.value, by: caller.name)
+        } catch {
+            try? await metadata.releaseClaim(digest, claim: id.value)
+            throw error
         }
-        try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil, by: caller.name)
         try? await blobs.deleteUpload(id)
     }
 }

@@ -11,11 +11,15 @@ public struct RegistryOptions: Sendable {
     public var maxPageSize: Int = 10_000
     /// Upload sessions whose running hash is kept in memory at most (a few hundred bytes each).
     public var maxRunningHashes: Int = 10_000
+    /// What a garbage collection removes unless told otherwise (scheduled runs, the admin API).
+    public var collection = CollectionOptions()
 
-    public init(manifestMaxBytes: Int = 4 * 1024 * 1024, maxPageSize: Int = 10_000, maxRunningHashes: Int = 10_000) {
+    public init(manifestMaxBytes: Int = 4 * 1024 * 1024, maxPageSize: Int = 10_000, maxRunningHashes: Int = 10_000,
+                collection: CollectionOptions = CollectionOptions()) {
         self.manifestMaxBytes = manifestMaxBytes
         self.maxPageSize = maxPageSize
         self.maxRunningHashes = maxRunningHashes
+        self.collection = collection
     }
 }
 

@@ -47,6 +47,13 @@ public protocol BlobStore: Sendable {
     /// When the upload's staging area last received bytes (or was created); nil when none is present.
     func uploadModified(_ id: UploadID) async throws -> Date?
 
+    /// Removes a blob's bytes, durably (garbage collection, once the metadata store condemned the blob).
+    /// Absent bytes are not an error.
+    func deleteBlob(_ digest: Digest) async throws
+
+    /// Every stored blob's digest (garbage collection looks for bytes no metadata row accounts for).
+    func blobDigests() async throws -> [Digest]
+
     /// Throws when the store cannot serve (for health checks): a cheap read that reaches the storage.
     func checkHealth() async throws
 

@@ -5,10 +5,13 @@ public protocol BlobIndex: Sendable {
     /// The blob's size when it is visible in `repository`.
     func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64?
     /// Records a stored blob and makes it visible in `repository`, linked by `caller`.
-    /// With `upload`, that session ends in the same transaction (one durable commit, not two).
+    /// With `upload`, that session ends in the same transaction (one durable commit, not two); with `claim`,
+    /// the writer's claim on the digest (`GarbageIndex.claimBlob`) is dropped in it too. Linking a blob
+    /// already linked renews the link's time.
     func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?,
-                 by caller: String) async throws
-    /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot.
+                 claim: String?, by caller: String) async throws
+    /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot (also
+    /// while a collector is deleting the blob: the client then uploads it).
     func mountBlob(_ digest: Digest, from source: RepositoryName, to repository: RepositoryName, by caller: String) async throws -> Bool
     /// Some repositories in which the blob is visible, at most `limit`, in name order.
     func repositories(holding digest: Digest, limit: Int) async throws -> [RepositoryName]
@@ -114,6 +117,13 @@ public protocol StoreOperations: Sendable {
     func exclusively<T: Sendable>(_ job: String, _ body: @Sendable () async throws -> T) async throws -> T?
 }
 
+extension BlobIndex {
+    public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?,
+                        by caller: String) async throws {
+        try await addBlob(digest, size: size, to: repository, completing: upload, claim: nil, by: caller)
+    }
+}
+
 extension ManifestIndex {
     public func putManifest(_ manifest: ManifestRecord, tags: [String]) async throws {
         try await putManifest(manifest, tags: tags, protected: { _ in false })
@@ -135,7 +145,7 @@ public protocol PolicyStore: Sendable {
     func setPolicy(_ kind: String, scope: String, document: Data?, by caller: String) async throws
 }
 
-public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore
+public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore & GarbageIndex
 
 /// A stored manifest.
 public struct ManifestRecord: Sendable {
