@@ -227,8 +227,13 @@ class Stress:
         return False
 
     def source_for(self, repo, d):
-        """Another repository whose expected image holds `d` right now, for a mount."""
+        """Another repository whose expected image holds `d` right now, for a mount; or, now and then, one
+        that held it once (its link may be collected by now: the mount then opens a session, 202)."""
         with self.lock:
+            if self.rng.random() < 0.3:
+                stale = [img.repo for img in self.manifests.values() if img.repo != repo and d in img.blobs]
+                if stale:
+                    return self.rng.choice(stale)
             for img in list(self.tags.values()) + self.pinned:
                 if img is not None and img.repo != repo and d in img.blobs:
                     return img.repo
@@ -408,6 +413,10 @@ class Stress:
         while not self.stop.is_set():
             op = rng.choices(names, weights)[0]
             try:
+                if op == "pull" and rng.random() < 0.15:  # the pinned images never change: no slot to hold
+                    self.count("pulls")
+                    self.pull(rng.choice(self.pinned), what="pull during load (pinned)")
+                    continue
                 if op in ("orphan", "abandon"):
                     self.side_garbage(op, rng)
                     continue

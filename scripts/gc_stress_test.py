@@ -65,6 +65,9 @@ def main():
         berth.start()
         stats = gc_stress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
                                  sabotage=args.sabotage, log=lambda s: print(s, flush=True)).run()
+        scheduled = [a for a in berth.audit_lines() if a.get("action") == "gc.run" and a.get("actor") != "gcadmin"]
+        check(not gc or scheduled, f"the server's scheduled collections ran during the load and removed garbage "
+                                   f"({len(scheduled)} runs that removed something)")
         log = berth.log()
         crashes = [l for l in log.splitlines() if "Fatal error" in l or "fatalError" in l]
         check(not crashes, f"no crash in the server's log ({crashes[:2]})")

@@ -156,10 +156,15 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False):
                 problems += deep_pull(cluster.url, repo, body)
         check(not problems, f"scale-out gc: the {len(before)} tagged images earlier steps left still pull whole "
                             f"({len(problems)} problems: {problems[:3]})")
+        scheduled = {}
         for instance in cluster.instances:
             with open(instance.proc.log_path, errors="replace") as f:
-                crashes = [l for l in f if "Fatal error" in l]
+                lines = f.readlines()
+            crashes = [l for l in lines if "Fatal error" in l]
             check(not crashes, f"scale-out gc: no crash in {instance.name}'s log ({crashes[:2]})")
+            scheduled[instance.name] = sum(1 for l in lines if '"action":"gc.run"' in l and f'"actor":"{ADMIN}"' not in l)
+        check(stub or sum(scheduled.values()) >= 1, f"scale-out gc: the instances' scheduled collections ran during "
+                                                    f"the load and removed garbage (runs that removed something: {scheduled})")
         print(f"# scale-out gc: {', '.join(f'{k}={v}' for k, v in stats.items())}", flush=True)
     finally:
         for instance, extra in zip(cluster.instances, original):
