@@ -1,5 +1,8 @@
 import BerthCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 
 extension SQLiteMetadataStore: UploadSessions {
@@ -60,9 +63,26 @@ extension SQLiteMetadataStore: StoreOperations {
     }
 
     /// One process owns an SQLite database (the embedded set-up), so a job only has to exclude itself.
+    /// One job of a name at a time in this process (a set) and across processes on this database, such as
+    /// `berth gc` beside a server (a `flock` on a file next to it, released by the kernel if a process dies).
     public func exclusively<T: Sendable>(_ job: String, _ body: @Sendable () async throws -> T) async throws -> T? {
         guard runningJobs.withLock({ $0.insert(job).inserted }) else { return nil }
         defer { runningJobs.withLock { _ = $0.remove(job) } }
+        let path = pool.path + ".job-" + job.filter { $0.isLetter || $0.isNumber || $0 == "-" } + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SQLiteJobLockError(path: path, errno: errno) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            if errno == EWOULDBLOCK { return nil }
+            throw SQLiteJobLockError(path: path, errno: errno)
+        }
         return try await body()
     }
+}
+
+/// A job's lock file could not be opened or locked.
+public struct SQLiteJobLockError: Error, CustomStringConvertible {
+    public let path: String
+    public let errno: Int32
+    public var description: String { "\(path): \(String(cString: strerror(errno)))" }
 }
