@@ -4,10 +4,7 @@ import PostgresNIO
 
 extension PostgresMetadataStore: BlobIndex {
     public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64? {
-        try await query("""
-            SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest
-            WHERE r.repository = \(repository.value) AND r.digest = \(digest.description)
-            """).first?.decode(Int64.self)
+        try await first(PostgresStatements.BlobSize(repository: repository.value, digest: digest.description))
     }
 
     public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,

@@ -91,23 +91,15 @@ extension PostgresMetadataStore: ManifestIndex {
     }
 
     public func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord? {
-        let rows: [PostgresRow]
+        let columns: PostgresStatements.ManifestColumns?
         switch reference {
         case .digest(let digest):
-            rows = try await query("""
-                SELECT digest, media_type, content, artifact_type, subject, pushed_at, pushed_by FROM manifests
-                WHERE repository = \(repository.value) AND digest = \(digest.description)
-                """)
+            columns = try await first(PostgresStatements.ManifestByDigest(repository: repository.value, digest: digest.description))
         case .tag(let tag):
-            rows = try await query("""
-                SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.pushed_at, m.pushed_by
-                FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest
-                WHERE t.repository = \(repository.value) AND t.name = \(tag)
-                """)
+            columns = try await first(PostgresStatements.ManifestByTag(repository: repository.value, tag: tag))
         }
-        guard let row = rows.first else { return nil }
-        let (digest, mediaType, content, artifactType, subject, pushedAt, pushedBy) =
-            try row.decode((String, String, Data, String?, String?, Int64, String?).self)
+        guard let (digest, mediaType, buffer, artifactType, subject, pushedAt, pushedBy) = columns else { return nil }
+        let content = Data(buffer: buffer)
         return ManifestRecord(
             repository: repository, digest: try Digest(parsing: digest), mediaType: mediaType, content: content,
             artifactType: artifactType, subject: try subject.map { s throws(RegistryError) in try Digest(parsing: s) },

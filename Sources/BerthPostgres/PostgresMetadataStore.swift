@@ -84,6 +84,13 @@ public final class PostgresMetadataStore: Sendable {
         try await client.query(query, logger: logger).collect()
     }
 
+    /// The first row of a prepared statement (the rest, if any, is drained).
+    func first<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row? {
+        var found: Statement.Row?
+        for try await row in try await client.execute(statement, logger: logger) where found == nil { found = row }
+        return found
+    }
+
     /// Runs `body` in a transaction on one pooled connection: COMMIT when it returns, ROLLBACK when it throws.
     /// Errors pass through as they are (postgres-nio's own `withTransaction` wraps them, which would hide
     /// `StorageError.missingReferences`). `isolation` is a `SET TRANSACTION` mode such as
