@@ -110,9 +110,10 @@ class Failure(Exception):
 
 class Stress:
     def __init__(self, target, check, seconds=40, workers=6, seed=None, sabotage=None, namespace="gcstress",
-                 repos=4, tags_per_repo=8, log=print):
+                 repos=4, tags_per_repo=8, log=print, upload_expiry=10):
         self.t, self.check, self.seconds, self.nworkers = target, check, seconds, workers
         self.sabotage, self.ns, self.log = sabotage, namespace, log
+        self.upload_expiry = upload_expiry  # the servers' uploads.expire_after, seconds
         self.rng = random.Random(seed)
         self.repos = [f"{namespace}/r{i}" for i in range(repos)]
         self.pinned_repo = f"{namespace}/pinned"
@@ -135,7 +136,12 @@ class Stress:
             "retried_pushes", "given_up_pushes", "sessions_lost", "pulls", "orphans", "blob_deletes", "abandoned",
             "gc_runs", "gc_busy", "gc_cli", "gc_api", "gc_blobs", "gc_manifests", "gc_links", "gc_bytes",
             "gc_uploads", "status_5xx"), 0)
-        self.pool = [os.urandom(self.rng.choice((2_000, 9_000, 40_000, 150_000))) for _ in range(10)]
+        self.pool = [os.urandom(self.rng.choice((2_000, 9_000, 40_000, 150_000))) for _ in range(9)]
+        self.pool.append(os.urandom(600_000))  # one larger layer: longer uploads while collections run
+        # Layers used now and then: nothing references them for a while, they are collected, and pushes and
+        # orphan uploads bring them back, racing the collector that condemns them.
+        self.recycle = [os.urandom(20_000 + i) for i in range(6)]
+        self.sessions = []  # abandoned upload sessions: (path, opened at)
 
     # -- bookkeeping
 
@@ -268,6 +274,8 @@ class Stress:
         layers = self.rng.sample(self.pool, self.rng.randint(1, 3))
         if extra_layers:
             layers += extra_layers
+        elif self.rng.random() < 0.35:
+            layers.append(self.rng.choice(self.recycle))
         for _ in range(self.rng.randint(0, 2 if len(layers) < 3 else 1)):
             layers.append(os.urandom(self.rng.randint(500, 50_000)))
         if len(layers) < 2:
@@ -462,7 +470,7 @@ class Stress:
     def side_garbage(self, op, rng):
         repo = rng.choice(self.repos)
         if op == "orphan":
-            data = os.urandom(rng.randint(100, 30_000))
+            data = rng.choice(self.recycle) if rng.random() < 0.5 else os.urandom(rng.randint(100, 30_000))
             if self.upload(repo, data):
                 self.count("orphans")
                 if rng.random() < 0.5:  # a client's blob DELETE: now no repository links it
@@ -475,10 +483,12 @@ class Stress:
             r = self.req("POST", f"{self.url()}/v2/{repo}/blobs/uploads/", None, None, (202,), "open upload")
             data = os.urandom(5_000)
             self.record_blob(data)  # never completed: must never appear as a blob
-            self.req("PATCH", f"{self.url()}{session_path(r.headers['location'])}", data,
-                     {"Content-Type": "application/octet-stream", "Content-Range": f"0-{len(data) - 1}"},
-                     (202, 404), "abandoned upload's PATCH")
+            path = session_path(r.headers['location'])
+            r = self.req("PATCH", f"{self.url()}{path}", data,
+                         {"Content-Type": "application/octet-stream", "Content-Range": f"0-{len(data) - 1}"},
+                         (202,), "abandoned upload's PATCH")
             with self.lock:
+                self.sessions.append((session_path(r.headers["location"]), time.time()))
                 self.abandoned += 1
                 self.stats["abandoned"] += 1
 
@@ -582,7 +592,7 @@ class Stress:
                    f"enough happened: {s['pushes']} acknowledged pushes, {s['tag_moves']} tag moves, "
                    f"{s['deletes_digest'] + s['deletes_tag']} deletes, {s['mounts']} mounts, {s['pulls']} pulls")
         if self.t.gc_runners:
-            self.check(s["gc_runs"] >= 3, f"collections ran during the load: {s['gc_runs']} "
+            self.check(s["gc_runs"] >= 2, f"collections ran during the load: {s['gc_runs']} "
                        f"({s['gc_cli']} CLI, {s['gc_api']} API; {s['gc_busy']} found another running)")
 
         self.t.urls = self.t.quiesce() or self.t.urls
@@ -596,6 +606,7 @@ class Stress:
         if gc:
             self.dry_runs()
             reports = []
+            self.final_gc_at = time.time()
             for name, runner in (self.t.gc_runners * 2)[:2]:
                 for _ in range(30):  # a collection still running (CLI from before, another instance): retry
                     report = self.run_gc(name, runner, dry_run=False)
@@ -652,6 +663,14 @@ class Stress:
             check(set(answers) <= {404}, f"{len(gone[:400])} deleted, moved-away, untagged or orphaned manifests "
                                          f"answer 404 by digest after the final collection ({answers})")
 
+        if gc:
+            old = [p for p, at in self.sessions if self.final_gc_at - at > self.upload_expiry + 2]
+            answers = {}
+            for p in old:
+                r = call("GET", f"{urls[0]}{p}")
+                answers[(r.status, r.code)] = answers.get((r.status, r.code), 0) + 1
+            check(set(answers) <= {(404, "BLOB_UPLOAD_UNKNOWN")},
+                  f"the {len(old)} upload sessions abandoned over {self.upload_expiry} s before are gone: {answers}")
         mine = set(self.pushed)
         garbage = mine - set(referenced)
         storage, rows = self.t.storage_blobs(), self.t.db_blobs()
