@@ -135,7 +135,7 @@ class Stress:
             "mounts", "mount_fallbacks", "head_skips", "uploads_mono", "uploads_put", "uploads_chunked",
             "retried_pushes", "given_up_pushes", "sessions_lost", "pulls", "orphans", "blob_deletes", "abandoned",
             "gc_runs", "gc_busy", "gc_cli", "gc_api", "gc_blobs", "gc_manifests", "gc_links", "gc_bytes",
-            "gc_uploads", "status_5xx"), 0)
+            "gc_uploads", "gc_longest_ms", "status_5xx"), 0)
         self.pool = [os.urandom(self.rng.choice((2_000, 9_000, 40_000, 150_000))) for _ in range(9)]
         self.pool.append(os.urandom(600_000))  # one larger layer: longer uploads while collections run
         # Layers used now and then: nothing references them for a while, they are collected, and pushes and
@@ -502,6 +502,7 @@ class Stress:
             self.stop.wait(0.3)
 
     def run_gc(self, name, runner, dry_run):
+        started = time.time()
         try:
             state, report, detail = runner(dry_run=dry_run)
         except Exception as error:
@@ -519,6 +520,7 @@ class Stress:
             with self.lock:
                 self.stats["gc_runs"] += 1
                 self.stats["gc_cli" if name == "cli" else "gc_api"] += 1
+                self.stats["gc_longest_ms"] = max(self.stats["gc_longest_ms"], int((time.time() - started) * 1000))
                 for key, field in (("gc_blobs", "blobs"), ("gc_manifests", "manifests"), ("gc_links", "links"),
                                    ("gc_bytes", "bytesFreed"), ("gc_uploads", "uploads")):
                     self.stats[key] += int(report.get(field) or 0)
