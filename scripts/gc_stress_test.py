@@ -76,7 +76,7 @@ def main():
         print(berth.log()[-3000:], flush=True)
     finally:
         stop_all()
-        if args.keep:
+        if args.keep or (failed and not args.sabotage):
             print(f"# kept {work}", flush=True)
         else:
             shutil.rmtree(work, ignore_errors=True)
