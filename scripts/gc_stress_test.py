@@ -6,8 +6,8 @@ ones every 2 s) for a bounded time; then every image whose push was acknowledged
 with zero missing blobs and zero digest mismatches, and every blob nothing references is gone from
 `blobs/` and the `blobs` table (scripts/gc_stress.py has the details).
 
-usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--sabotage delete|leak]
-       [--no-gc] [--keep]
+usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--repos N] [--tags N]
+       [--sabotage delete|leak] [--no-gc] [--keep]
 
 --sabotage proves the checks can fail: `delete` removes one referenced blob's file and `blobs` row mid-run
 (a collector that deletes too much), `leak` uploads an orphan after the final collection (one that deletes too
@@ -42,6 +42,8 @@ def main():
     p.add_argument("--seconds", type=float, default=40)
     p.add_argument("--workers", type=int, default=6)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--repos", type=int, default=4)
+    p.add_argument("--tags", type=int, default=8, help="tags per repository (fewer: more contention per tag)")
     p.add_argument("--sabotage", choices=("delete", "leak"))
     p.add_argument("--no-gc", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -64,7 +66,8 @@ def main():
         berth.cli("user", "add", "gcadmin", "--password-stdin", "--admin", stdin="gc-admin-secret-1\n")
         berth.start()
         stats = gc_stress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
-                                 sabotage=args.sabotage, log=lambda s: print(s, flush=True)).run()
+                                 sabotage=args.sabotage, repos=args.repos, tags_per_repo=args.tags,
+                                 log=lambda s: print(s, flush=True)).run()
         scheduled = [a for a in berth.audit_lines() if a.get("action") == "gc.run" and a.get("actor") != "gcadmin"]
         check(not gc or scheduled, f"the server's scheduled collections ran during the load and removed garbage "
                                    f"({len(scheduled)} runs that removed something)")

@@ -10,7 +10,8 @@ Used by scaleout_test.py with its running cluster (run(check, cluster, binary));
 with a `gc:` section for the load, without scheduled collections for the final phase, and with their own
 configuration again at the end. Standalone, it starts its own rig:
 
-    python3 scripts/scaleout_gc_check.py BERTH_BINARY [--seconds N] [--sabotage delete|leak]
+    python3 scripts/scaleout_gc_check.py BERTH_BINARY [--seconds N] [--workers N] [--repos N] [--tags N]
+                                         [--sabotage delete|leak] [--no-gc]
 
 BERTH_GC_STRESS_SECONDS sets the load's duration (default 40)."""
 import hashlib, json, os, subprocess, sys, time
@@ -89,7 +90,7 @@ def deep_pull(url, repo, body, depth=0):
     return problems
 
 
-def run(check, cluster, binary, seconds=None, sabotage=None, stub=False):
+def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers=6, repos=4, tags=8):
     """`stub`: a build without `berth gc`: the load with collections stubbed out (development only)."""
     seconds = seconds or float(os.environ.get("BERTH_GC_STRESS_SECONDS", "40"))
     started = time.time()
@@ -155,7 +156,8 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False):
                                  f"{time.time() - t0:.1f} s: {report if state == 'ok' else detail}")
         restart(cluster, (original[0] or "") + gc_yaml("2s"))
         stats = gc_stress.Stress(target, lambda ok, what: check(ok, "scale-out gc: " + what), seconds=seconds,
-                                 workers=6, sabotage=sabotage, log=lambda s: print(s, flush=True)).run()
+                                 workers=workers, sabotage=sabotage, repos=repos, tags_per_repo=tags,
+                                 log=lambda s: print(s, flush=True)).run()
         problems = []
         for (repo, tag), body in before.items():
             r = gc_stress.call("GET", f"{cluster.url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
@@ -218,6 +220,9 @@ def main():
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--sabotage", choices=("delete", "leak"))
     p.add_argument("--no-gc", action="store_true", help="collections stubbed out (a build without berth gc)")
+    p.add_argument("--workers", type=int, default=6)
+    p.add_argument("--repos", type=int, default=4)
+    p.add_argument("--tags", type=int, default=8)
     args = p.parse_args()
     binary = os.path.abspath(args.binary)
     failures = []
@@ -231,7 +236,8 @@ def main():
     with Cluster(berth=binary, instances=2) as cluster:
         print(f"# rig up in {time.time() - t0:.1f} s: nginx {cluster.url}, instances {cluster.instance_urls}", flush=True)
         seed_earlier_steps(cluster.url)
-        run(check, cluster, binary, args.seconds, args.sabotage, stub=args.no_gc)
+        run(check, cluster, binary, args.seconds, args.sabotage, stub=args.no_gc, workers=args.workers,
+            repos=args.repos, tags=args.tags)
     print(f"# took {time.time() - t0:.1f} s", flush=True)
     if args.sabotage:
         print(f"scale-out gc (sabotage {args.sabotage}): {'caught' if failures else 'NOT caught'}, "
