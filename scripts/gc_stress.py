@@ -110,10 +110,11 @@ class Failure(Exception):
 
 class Stress:
     def __init__(self, target, check, seconds=40, workers=6, seed=None, sabotage=None, namespace="gcstress",
-                 repos=4, tags_per_repo=8, log=print, upload_expiry=10):
+                 repos=4, tags_per_repo=8, log=print, upload_expiry=10, kill_collector=False):
         self.t, self.check, self.seconds, self.nworkers = target, check, seconds, workers
         self.sabotage, self.ns, self.log = sabotage, namespace, log
         self.upload_expiry = upload_expiry  # the servers' uploads.expire_after, seconds
+        self.kill_collector = kill_collector  # SIGKILL half the CLI collections mid-run
         self.rng = random.Random(seed)
         self.repos = [f"{namespace}/r{i}" for i in range(repos)]
         self.pinned_repo = f"{namespace}/pinned"
@@ -139,7 +140,7 @@ class Stress:
             "mounts", "mount_fallbacks", "head_skips", "uploads_mono", "uploads_put", "uploads_chunked",
             "retried_pushes", "given_up_pushes", "rollbacks", "sessions_lost", "pulls", "orphans", "blob_deletes", "abandoned",
             "gc_runs", "gc_busy", "gc_cli", "gc_api", "gc_blobs", "gc_manifests", "gc_links", "gc_bytes",
-            "gc_uploads", "gc_longest_ms", "status_5xx"), 0)
+            "gc_uploads", "gc_longest_ms", "gc_killed", "status_5xx"), 0)
         self.pool = [os.urandom(self.rng.choice((2_000, 9_000, 40_000, 150_000))) for _ in range(9)]
         self.pool.append(os.urandom(600_000))  # one larger layer: longer uploads while collections run
         # Layers used now and then: nothing references them for a while, they are collected, and pushes and
@@ -541,18 +542,22 @@ class Stress:
         while not self.stop.is_set() and self.t.gc_runners:
             name, runner = self.t.gc_runners[i % len(self.t.gc_runners)]
             i += 1
-            self.run_gc(name, runner, dry_run=False)
+            kill = self.rng.uniform(0.05, 1.5) if self.kill_collector and name == "cli" and self.rng.random() < 0.5 else None
+            self.run_gc(name, runner, dry_run=False, kill_after=kill)
             self.stop.wait(0.3)
 
-    def run_gc(self, name, runner, dry_run):
+    def run_gc(self, name, runner, dry_run, kill_after=None):
         started = time.time()
         try:
-            state, report, detail = runner(dry_run=dry_run)
+            state, report, detail = runner(dry_run=dry_run, kill_after=kill_after)
         except Exception as error:
             self.fail(f"gc via {name}: {type(error).__name__}: {error}")
             return None
         if state == "busy":
             self.count("gc_busy")
+            return None
+        if state == "killed":
+            self.count("gc_killed")
             return None
         if state != "ok" or not isinstance(report, dict):
             self.fail(f"gc via {name}: {detail}")
@@ -802,9 +807,18 @@ def cli_runner(binary, location_args, timeout=300):
     """`berth gc <location> --grace 0s --untagged --json [--dry-run]`: the report is stdout's last line."""
     import subprocess
 
-    def run(dry_run=False):
+    def run(dry_run=False, kill_after=None):
         argv = [binary, "gc", *location_args, "--grace", "0s", "--untagged", "--json"] + (["--dry-run"] if dry_run else [])
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = p.communicate(timeout=kill_after or timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()  # SIGKILL: a collector dying mid-run (kill_after), or one that overran `timeout`
+            stdout, stderr = p.communicate()
+            if kill_after:
+                return "killed", None, ""
+            return "error", None, f"berth gc did not finish within {timeout} s"
+        r = subprocess.CompletedProcess(argv, p.returncode, stdout, stderr)
         out = (r.stdout + r.stderr).strip()
         if r.returncode != 0:
             if any(w in out.lower() for w in BUSY_WORDS):
@@ -820,7 +834,7 @@ def cli_runner(binary, location_args, timeout=300):
 
 def api_runner(url_fn, headers):
     """POST /api/v1/gc on url_fn() (called each time, so a restarted server's new port is used)."""
-    def run(dry_run=False):
+    def run(dry_run=False, kill_after=None):
         body = json.dumps({"dryRun": dry_run, "grace": "0s", "untagged": True}).encode()
         r = call("POST", f"{url_fn()}/api/v1/gc", body, {"Content-Type": "application/json", **headers}, timeout=300)
         if r.status == 409:

@@ -7,7 +7,7 @@ with zero missing blobs and zero digest mismatches, and every blob nothing refer
 `blobs/` and the `blobs` table (scripts/gc_stress.py has the details).
 
 usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--repos N] [--tags N]
-       [--sabotage delete|leak] [--no-gc] [--keep]
+       [--kill-collector] [--sabotage delete|leak] [--no-gc] [--keep]
 
 --sabotage proves the checks can fail: `delete` removes one referenced blob's file and `blobs` row mid-run
 (a collector that deletes too much), `leak` uploads an orphan after the final collection (one that deletes too
@@ -46,6 +46,7 @@ def main():
     p.add_argument("--tags", type=int, default=8, help="tags per repository (fewer: more contention per tag)")
     p.add_argument("--sabotage", choices=("delete", "leak"))
     p.add_argument("--no-gc", action="store_true")
+    p.add_argument("--kill-collector", action="store_true", help="SIGKILL half the `berth gc` runs mid-collection")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args()
     binary = os.path.abspath(args.binary)
@@ -67,6 +68,7 @@ def main():
         berth.start()
         stats = gc_stress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
                                  sabotage=args.sabotage, repos=args.repos, tags_per_repo=args.tags,
+                                 kill_collector=args.kill_collector,
                                  log=lambda s: print(s, flush=True)).run()
         scheduled = [a for a in berth.audit_lines() if a.get("action") == "gc.run" and a.get("actor") != "gcadmin"]
         check(not gc or scheduled, f"the server's scheduled collections ran during the load and removed garbage "

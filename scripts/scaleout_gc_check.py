@@ -11,7 +11,7 @@ with a `gc:` section for the load, without scheduled collections for the final p
 configuration again at the end. Standalone, it starts its own rig:
 
     python3 scripts/scaleout_gc_check.py BERTH_BINARY [--seconds N] [--workers N] [--repos N] [--tags N]
-                                         [--sabotage delete|leak] [--no-gc]
+                                         [--kill-collector] [--sabotage delete|leak] [--no-gc]
 
 BERTH_GC_STRESS_SECONDS sets the load's duration (default 40)."""
 import hashlib, json, os, subprocess, sys, time
@@ -90,7 +90,8 @@ def deep_pull(url, repo, body, depth=0):
     return problems
 
 
-def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers=6, repos=4, tags=8):
+def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers=6, repos=4, tags=8,
+        kill_collector=False):
     """`stub`: a build without `berth gc`: the load with collections stubbed out (development only)."""
     seconds = seconds or float(os.environ.get("BERTH_GC_STRESS_SECONDS", "40"))
     started = time.time()
@@ -157,6 +158,7 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers
         restart(cluster, (original[0] or "") + gc_yaml("2s"))
         stats = gc_stress.Stress(target, lambda ok, what: check(ok, "scale-out gc: " + what), seconds=seconds,
                                  workers=workers, sabotage=sabotage, repos=repos, tags_per_repo=tags,
+                                 kill_collector=kill_collector,
                                  log=lambda s: print(s, flush=True)).run()
         problems = []
         for (repo, tag), body in before.items():
@@ -221,6 +223,7 @@ def main():
     p.add_argument("--sabotage", choices=("delete", "leak"))
     p.add_argument("--no-gc", action="store_true", help="collections stubbed out (a build without berth gc)")
     p.add_argument("--workers", type=int, default=6)
+    p.add_argument("--kill-collector", action="store_true", help="SIGKILL half the `berth gc` runs mid-collection")
     p.add_argument("--repos", type=int, default=4)
     p.add_argument("--tags", type=int, default=8)
     args = p.parse_args()
@@ -237,7 +240,7 @@ def main():
         print(f"# rig up in {time.time() - t0:.1f} s: nginx {cluster.url}, instances {cluster.instance_urls}", flush=True)
         seed_earlier_steps(cluster.url)
         run(check, cluster, binary, args.seconds, args.sabotage, stub=args.no_gc, workers=args.workers,
-            repos=args.repos, tags=args.tags)
+            repos=args.repos, tags=args.tags, kill_collector=args.kill_collector)
     print(f"# took {time.time() - t0:.1f} s", flush=True)
     if args.sabotage:
         print(f"scale-out gc (sabotage {args.sabotage}): {'caught' if failures else 'NOT caught'}, "
