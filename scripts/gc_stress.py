@@ -642,7 +642,9 @@ class Stress:
                    f"enough happened: {s['pushes']} acknowledged pushes, {s['tag_moves']} tag moves, "
                    f"{s['deletes_digest'] + s['deletes_tag']} deletes, {s['mounts']} mounts, {s['pulls']} pulls")
         if self.t.gc_runners:
-            self.check(s["gc_runs"] >= 2, f"collections ran during the load: {s['gc_runs']} "
+            # A busy answer means another collection (a server's scheduled one) was running at that moment.
+            self.check(s["gc_runs"] >= 2 or (s["gc_runs"] >= 1 and s["gc_busy"] >= 1),
+                       f"collections ran during the load: {s['gc_runs']} "
                        f"({s['gc_cli']} CLI, {s['gc_api']} API; {s['gc_busy']} found another running)")
 
         self.t.urls = self.t.quiesce() or self.t.urls

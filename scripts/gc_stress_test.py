@@ -196,7 +196,7 @@ def target(berth, gc):
 
     runners = []
     if gc:
-        runners = [("cli", gc_stress.cli_runner(berth.binary, ["--root", root])),
+        runners = [("cli", gc_stress.cli_runner(berth.binary, ["--config", berth.config, "--root", root])),
                    ("api", gc_stress.api_runner(url, basic("gcadmin", "gc-admin-secret-1")))]
     return gc_stress.Target(
         [url()], runners, storage_blobs,
