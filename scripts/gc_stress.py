@@ -602,7 +602,8 @@ class Stress:
         for th in threads + [gc]:
             th.start()
         sabotaged = False
-        while time.time() - started < self.seconds:
+        # The given time, stretched (up to three times) on a slow machine until enough has happened.
+        while time.time() - started < self.seconds or (not self.enough() and time.time() - started < 3 * self.seconds):
             time.sleep(0.5)
             if self.sabotage == "delete" and not sabotaged and time.time() - started > self.seconds / 2:
                 self.sabotage_delete()
@@ -613,6 +614,11 @@ class Stress:
             if th.is_alive():
                 self.fail("a worker did not stop within 120 s after the load ended")
         return time.time() - started
+
+    def enough(self):
+        s = self.stats
+        return (s["pushes"] >= 20 and s["tag_moves"] >= 3 and s["deletes_digest"] + s["deletes_tag"] >= 3
+                and s["mounts"] >= 1 and s["pulls"] >= 5 and (not self.t.gc_runners or s["gc_runs"] >= 2))
 
     def expected(self):
         """The manifests that must survive, by digest, and the (repo, digest) blob links they need."""
