@@ -643,6 +643,8 @@ class Stress:
         self.check(not self.errors, f"no failure during the load ({len(self.errors)}: {self.errors[:3]})")
         self.errors_during_load = len(self.errors)
         self.check(s["status_5xx"] == 0, f"zero 5xx answers during the load ({s['status_5xx']})")
+        # Sessions expire after `upload_expiry` idle seconds; an upload in progress is never that idle.
+        self.check(s["sessions_lost"] == 0, f"no upload in progress lost its session ({s['sessions_lost']})")
         self.check(s["pushes"] >= 20 and s["tag_moves"] >= 3 and s["deletes_digest"] + s["deletes_tag"] >= 3
                    and s["mounts"] >= 1 and s["pulls"] >= 5,
                    f"enough happened: {s['pushes']} acknowledged pushes, {s['tag_moves']} tag moves, "
