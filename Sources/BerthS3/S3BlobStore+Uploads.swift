@@ -163,6 +163,12 @@ struct SegmentWriter {
         buffer.clear()
     }
 
+    /// Sends every part but the last, for `publish` to finish: until then nothing is visible under the key.
+    mutating func flushAllButLast() async throws {
+        // A multipart upload's last part may be short; a single-part body stays in the buffer for one PUT.
+        if uploadID != nil, buffer.readableBytes > 0 { try await flushPart() }
+    }
+
     mutating func finish() async throws {
         guard let uploadID else {
             // An empty body stages nothing: readers skip empty segments.

@@ -71,6 +71,7 @@ extension RegistryService {
             report.uploads = try await expireUploads(idleFor: options.uploadExpiry)
             // A writer's claim lives for the seconds of one commit; one an hour old belongs to a dead writer.
             _ = try await metadata.dropClaims(before: fence - 3_600_000)
+            try await blobs.cleanUpWrites(before: Date().addingTimeInterval(-86_400))
         }
         if report != CollectionReport(dryRun: options.dryRun) {
             audit.record(AuditEvent(caller, options.dryRun ? "gc.preview" : "gc.run", "registry", detail: report.summary))

@@ -57,10 +57,15 @@ extension RegistryService {
     /// A whole blob in one request (`POST ?digest=`).
     public func uploadMonolithic(_ digest: Digest, in repository: RepositoryName,
                                  _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
+        let box = HashingBox(DigestHasher(digest.algorithm))
+        if let pending = try await blobs.writeBlob(digest, HashingSequence(base: body, box: box)) {
+            try await publish(pending, as: digest, size: box.byteCount, verified: box.hasher!.finalize() == digest,
+                              in: repository, by: caller)
+            return
+        }
         let id = UploadID()
         try await blobs.createUpload(id, durable: false)
         do {
-            let box = HashingBox(DigestHasher(digest.algorithm))
             let segment = try await blobs.appendUpload(id, at: 0, HashingSequence(base: body, box: box))
             guard box.hasher!.finalize() == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
@@ -74,6 +79,31 @@ extension RegistryService {
     }
 
     // MARK: - Internals
+
+    /// Makes a blob written in place visible, under a claim as `store` does (the claim's name is made up: no
+    /// session holds these bytes).
+    private func publish(_ pending: any PendingBlob, as digest: Digest, size: Int64, verified: Bool,
+                         in repository: RepositoryName, by caller: Caller) async throws {
+        guard verified else {
+            await pending.discard()
+            throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
+        }
+        let claimName = UploadID().value
+        do {
+            try await claim(digest, for: claimName)
+        } catch {
+            await pending.discard()
+            throw error
+        }
+        do {
+            if try await blobs.contains(digest) { await pending.discard() } else { try await pending.publish() }
+            try await metadata.addBlob(digest, size: size, to: repository, completing: nil, claim: claimName, by: caller.name)
+        } catch {
+            await pending.discard()
+            try? await metadata.releaseClaim(digest, claim: claimName)
+            throw error
+        }
+    }
 
     static var unknownUpload: RegistryError { RegistryError(.blobUploadUnknown, "blob upload unknown to registry") }
 

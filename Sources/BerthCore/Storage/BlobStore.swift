@@ -54,6 +54,15 @@ public protocol BlobStore: Sendable {
     /// Every stored blob's digest (garbage collection looks for bytes no metadata row accounts for).
     func blobDigests() async throws -> [Digest]
 
+    /// Writes a whole blob whose digest the caller is still verifying straight to where the blob will live,
+    /// invisible to reads and to `contains` until `publish` (S3: a multipart upload completed only then), so
+    /// its bytes are written once. nil, before reading `data`, when the store has no such path (the caller
+    /// stages and commits instead).
+    func writeBlob(_ digest: Digest, _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> (any PendingBlob)?
+
+    /// Removes what interrupted writes left behind (unfinished `writeBlob`s) started before `cutoff`.
+    func cleanUpWrites(before cutoff: Date) async throws
+
     /// Throws when the store cannot serve (for health checks): a cheap read that reaches the storage.
     func checkHealth() async throws
 
@@ -64,6 +73,16 @@ public protocol BlobStore: Sendable {
 
 extension BlobStore {
     public func directURL(for digest: Digest) async throws -> String? { nil }
+    public func writeBlob(_ digest: Digest, _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> (any PendingBlob)? { nil }
+    public func cleanUpWrites(before cutoff: Date) async throws {}
+}
+
+/// A blob written by `BlobStore.writeBlob`, not yet visible.
+public protocol PendingBlob: Sendable {
+    /// Makes the bytes the blob's content, atomically and durably.
+    func publish() async throws
+    /// Drops the bytes (a digest mismatch, or the blob was already stored).
+    func discard() async
 }
 
 /// A run of an upload's bytes as one driver call staged them: `start..<end`, under a name the driver chose
