@@ -135,7 +135,7 @@ public protocol PolicyStore: Sendable {
     func setPolicy(_ kind: String, scope: String, document: Data?, by caller: String) async throws
 }
 
-public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore
+public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore & UsageIndex
 
 /// A stored manifest.
 public struct ManifestRecord: Sendable {

@@ -13,6 +13,8 @@ struct AdminAPI: Sendable {
     let realm: String
     let rules: TagRules
     let lifecycle: Lifecycle
+    let quotas: Quotas
+    let usage: UsageReports
 
     typealias Context = BerthRequestContext
     typealias Handler = @Sendable (Request, Context, Principal) async throws -> Response
@@ -34,6 +36,7 @@ struct AdminAPI: Sendable {
         api.delete("tokens/:id", use: guarded(revokeToken))
         api.get("audit", use: guarded(audit))
         registerPolicies(on: api)
+        registerQuotas(on: api)
     }
 
     // MARK: Users
