@@ -9,7 +9,7 @@ shared by two images counted once.
 
 usage: scripts/quota_test.py BERTH_BINARY
 """
-import json, os, shutil, socket, subprocess, sys, tempfile
+import json, os, shutil, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from authtest.harness import Berth, basic, digest, empty_index, manifest_for, stop_all  # noqa: E402
@@ -62,7 +62,7 @@ def run(berth):
 
     # The CLI refuses bad input plainly (no trap on overflow) and stores nothing.
     for args, words in [(["--storage", "9999999999999999999GiB"], "too large"), (["--storage", "99999999999999999999999"], "too large"),
-                        (["--storage", "-5"], "invalid size"), (["--storage", "10parsecs"], "unknown size unit"),
+                        (["--storage=-5"], "invalid size"), (["--storage", "10parsecs"], "unknown size unit"),
                         (["--repositories=-1"], "out of range"), ([], "needs a storage limit")]:
         code, err = cli_fails(berth, "quota", "set", "team", *args)
         check(code not in (0, None) and code < 128 and words in err and "Fatal error" not in err,
@@ -234,11 +234,16 @@ def run(berth):
     check(blob("team/app", big).status == 201, "without a quota the refused blob goes in")
     check(berth.call("GET", path, headers=maint).status == 404, "no quota on team any more")
     # CLI and admin API changes alike: set (CLI), set (API), lowered and restored (CLI), removed (API).
-    r = berth.call("GET", "/api/v1/audit?limit=1000", headers=admin)
-    audits = sorted((a for a in (r.json() or []) if a.get("action") == "policy.quota"), key=lambda a: a["id"])
-    check([(a["actor"], a["target"]) for a in audits][1::3] == [("admin", "team"), ("admin", "team")] and len(audits) == 5
-          and audits[-1].get("detail") == "removed" and "10000 bytes" in (audits[1].get("detail") or ""),
-          f"every quota change is audited ({[(a.get('actor'), a.get('detail')) for a in audits]})")
+    # The server stores its audit records in batches: wait for the last one.
+    deadline, audits = time.time() + 15, []
+    while time.time() < deadline and len(audits) < 5:
+        r = berth.call("GET", "/api/v1/audit?limit=1000", headers=admin)
+        audits = [a for a in (r.json() or []) if a.get("action") == "policy.quota"]
+        time.sleep(0.5)
+    seen = sorted((a["actor"], a["target"], a.get("detail") or "") for a in audits)
+    check(len(audits) == 5 and [x[0] for x in seen].count("@cli") == 3 and ("admin", "team", "removed") in seen
+          and ("admin", "team", "storage 9.77 KiB (10000 bytes), 2 repositories") in seen,
+          f"every quota change is audited, by whom and what ({seen})")
     berth.stop()
     out = berth.cli("quota", "show", "team")
     check("no quota" in out, f"berth quota show team ({out.strip()})")
