@@ -84,7 +84,8 @@ public enum RegistryApplication {
                 TokenEndpoint(access: access, authority: issuing, refreshExpiresIn: auth.refreshExpiresIn).register(on: router)
             }
             AdminAPI(access: access, authority: authority, realm: "Berth", rules: service.tagRules,
-                     lifecycle: service.lifecycle, registry: service).register(on: router)
+                     lifecycle: service.lifecycle, quotas: service.quotas, usage: service.usage,
+                     registry: service).register(on: router)
         }
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(http.idleTimeout)))
         let server = try http.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1

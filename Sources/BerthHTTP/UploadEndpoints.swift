@@ -20,7 +20,8 @@ extension RegistryAPI {
             // Not mountable: fall back to an ordinary upload session, as the spec allows.
         } else if let digestString = query["digest"] {
             let digest = try Self.digest(digestString)
-            try await service.uploadMonolithic(digest, in: name, ClientBody(base: request.body), by: identity.caller)
+            try await service.uploadMonolithic(digest, in: name, declaredLength: Self.declaredLength(request),
+                                               ClientBody(base: request.body), by: identity.caller)
             return blobCreated(name, digest)
         }
         let id = try await service.startUpload(in: name, by: identity.caller)
@@ -36,7 +37,8 @@ extension RegistryAPI {
     func patchUpload(_ name: RepositoryName, _ idString: String, _ request: Request) async throws -> Response {
         let id = try UploadID(validating: idString)
         let start = try Self.chunkStart(request)
-        let size = try await service.appendUpload(id, in: name, start: start, ClientBody(base: request.body))
+        let size = try await service.appendUpload(id, in: name, start: start, declaredLength: Self.declaredLength(request),
+                                                  ClientBody(base: request.body))
         return uploadResponse(.accepted, name, id.value, size: size)
     }
 
@@ -47,7 +49,8 @@ extension RegistryAPI {
         }
         let digest = try Self.digest(digestString)
         let start = try Self.chunkStart(request)
-        try await service.completeUpload(id, in: name, digest: digest, start: start, ClientBody(base: request.body),
+        try await service.completeUpload(id, in: name, digest: digest, start: start,
+                                         declaredLength: Self.declaredLength(request), ClientBody(base: request.body),
                                          by: identity.caller)
         return blobCreated(name, digest)
     }
@@ -71,6 +74,12 @@ extension RegistryAPI {
             .range: "0-\(max(size - 1, 0))",
             .dockerUploadUUID: id,
         ])
+    }
+
+    /// The body's length as Content-Length declares it (quotas refuse a push by it before reading the body);
+    /// nil for a streamed body. The server holds the body to it.
+    static func declaredLength(_ request: Request) -> Int64? {
+        request.headers[.contentLength].flatMap(Decimal64.parse)
     }
 
     /// The first byte offset of a chunk from `Content-Range`, checked against Content-Length.

@@ -12,6 +12,9 @@ public struct Administration: Sendable {
     public let rules: TagRules
     /// Lifecycle policies, in the same database.
     public let lifecycle: Lifecycle
+    /// Namespace quotas and usage reports, in the same database.
+    public let quotas: Quotas
+    public let usage: UsageReports
     let keysFolder: String
     let audit: AuditLog
     let close: @Sendable () async -> Void
@@ -25,7 +28,8 @@ public struct Administration: Sendable {
         settings.htpasswdAdmins = Set(configuration.auth.admins)
         let access = try await AccessControl(store: store, settings: settings, audit: audit, logger: logger)
         return Administration(access: access, root: root, rules: TagRules(store: store, audit: audit),
-                              lifecycle: Lifecycle(store: store, audit: audit), keysFolder: Security.keysFolder(configuration, root: root),
+                              lifecycle: Lifecycle(store: store, audit: audit), quotas: Quotas(store: store, audit: audit),
+                              usage: UsageReports(store: store), keysFolder: Security.keysFolder(configuration, root: root),
                               audit: audit, close: close)
     }
 

@@ -8,7 +8,8 @@ struct Berth: AsyncParsableCommand {
         abstract: "An OCI Distribution container registry.",
         subcommands: [Serve.self, Config.self, UserCommand.self, NamespaceCommand.self, GrantCommand.self,
                        RevokeCommand.self, TokenCommand.self, KeyCommand.self, AuditCommand.self, Migrate.self,
-                       MigrateStorage.self, ImmutabilityCommand.self, LifecycleCommand.self, CollectCommand.self]
+                       MigrateStorage.self, ImmutabilityCommand.self, LifecycleCommand.self, QuotaCommand.self,
+                       UsageCommand.self, CollectCommand.self]
     )
 }
 

@@ -41,13 +41,24 @@ extension RegistryService {
     /// holds the blob, so the client uploads it instead; the answer does not tell the blob exists elsewhere.
     public func mountBlob(_ digest: Digest, from source: RepositoryName?, into repository: RepositoryName,
                           by caller: Caller, readable: (RepositoryName) -> Bool) async throws -> Bool {
+        let quota = try await quota(for: repository)
         if let source {
             guard readable(source) else { return false }
+            try await enforceMount(quota, digest, from: source, into: repository)
             return try await metadata.mountBlob(digest, from: source, to: repository, by: caller.name)
         }
         for holder in try await metadata.repositories(holding: digest, limit: 100) where readable(holder) {
+            try await enforceMount(quota, digest, from: holder, into: repository)
             if try await metadata.mountBlob(digest, from: holder, to: repository, by: caller.name) { return true }
         }
         return false
+    }
+
+    /// A mount adds the blob's bytes to the namespace as an upload would. Refused only once the caller is known
+    /// to read the source, so the refusal tells nothing about blobs it may not see.
+    private func enforceMount(_ quota: NamespaceQuota?, _ digest: Digest, from source: RepositoryName,
+                              into repository: RepositoryName) async throws {
+        guard let quota, let size = try await metadata.blobSize(digest, in: source) else { return }
+        try await enforce(quota, on: repository, adding: size, blob: digest)
     }
 }

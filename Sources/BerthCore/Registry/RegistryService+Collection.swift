@@ -125,11 +125,21 @@ extension RegistryService {
         return seconds.multipliedReportingOverflow(by: 1000).overflow ? Int64.max / 2 : seconds * 1000 + atto / 1_000_000_000_000_000
     }
 
-    /// Claims a digest for a writer, waiting while a collector deletes that blob's bytes (milliseconds).
+    /// Claims a digest for a writer, waiting while a collector deletes that blob's bytes (milliseconds). A
+    /// blob left condemned by a collector that died is finished here, once no collector runs: condemned, it
+    /// is nobody's, so its bytes and row may go.
     func claim(_ digest: Digest, for claim: String) async throws {
         for _ in 0..<120 {
             if try await metadata.claimBlob(digest, claim: claim) { return }
-            try await Task.sleep(for: .milliseconds(250))
+            let finished = try await metadata.exclusively("gc") { () async throws -> Bool in
+                if try await self.metadata.claimBlob(digest, claim: claim) { return true }
+                try await self.blobs.deleteBlob(digest)
+                try await self.metadata.forgetBlob(digest)
+                self.logger.info("finished removing \(digest), left condemned by an interrupted garbage collection")
+                return false
+            }
+            if finished == true { return }
+            if finished == nil { try await Task.sleep(for: .milliseconds(250)) }
         }
         throw RegistryError(.unavailable, "blob \(digest) is being removed; retry")
     }

@@ -39,6 +39,12 @@ extension RegistryService {
             artifactType: parsed.artifactType, subject: parsed.subject, annotations: parsed.annotations,
             blobs: parsed.blobs, children: parsed.children, pushedAt: Date(),
             pushedBy: caller.name)
+        // The last place a push can be refused for its quota: a namespace over it (a quota lowered, pushes
+        // that raced) takes no new manifest, while the same manifest pushed again (adding nothing) is accepted.
+        if let quota = try await quota(for: repository) {
+            let stored = try await metadata.manifest(.digest(digest), in: repository) != nil
+            try await enforce(quota, on: repository, adding: stored ? 0 : Int64(body.count))
+        }
         // The store checks the references in the transaction that writes the manifest, so a concurrent
         // delete cannot leave it pointing at nothing.
         let rule = tags.isEmpty ? nil : try await immutability(of: repository)

@@ -4,6 +4,8 @@ import NIOCore
 extension RegistryService {
     /// Opens an upload session.
     public func startUpload(in repository: RepositoryName, by caller: Caller) async throws -> UploadID {
+        // A new repository beyond the namespace's repository quota is refused before any byte is sent.
+        try await enforce(try await quota(for: repository), on: repository, adding: 0)
         let id = UploadID()
         try await blobs.createUpload(id, durable: true)
         try await metadata.createUpload(id, in: repository, by: caller.name)
@@ -16,16 +18,24 @@ extension RegistryService {
         try await session(id, in: repository).size
     }
 
-    /// Appends a chunk. `start`, from Content-Range, must equal the bytes received so far.
-    public func appendUpload(_ id: UploadID, in repository: RepositoryName, start: Int64?,
+    /// Appends a chunk. `start`, from Content-Range, must equal the bytes received so far. A chunk whose
+    /// `declaredLength` (Content-Length) would take the namespace over its quota is refused before it is read.
+    public func appendUpload(_ id: UploadID, in repository: RepositoryName, start: Int64?, declaredLength: Int64? = nil,
                              _ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> Int64 {
         try await uploadLocks.withLock(id) {
-            try await append(id, to: try await session(id, in: repository), start: start, body).size
+            let session = try await session(id, in: repository)
+            if let declaredLength {
+                // The digest is unknown until the end, so a blob the namespace holds already is not discounted here.
+                try await enforce(try await quota(for: repository), on: repository, adding: Self.sum(session.size, declaredLength))
+            }
+            return try await append(id, to: session, start: start, body).size
         }
     }
 
-    /// Completes an upload session with an optional last chunk, verifying `digest`.
+    /// Completes an upload session with an optional last chunk, verifying `digest`. Over quota (judged from
+    /// the last chunk's `declaredLength` before reading it, else from the staged size), the session is ended.
     public func completeUpload(_ id: UploadID, in repository: RepositoryName, digest: Digest, start: Int64?,
+                               declaredLength: Int64? = nil,
                                _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
         try await uploadLocks.withLock(id) {
             guard let current = try await metadata.uploadSession(id), current.repository == repository else {
@@ -34,10 +44,19 @@ extension RegistryService {
                 if try await metadata.blobSize(digest, in: repository) != nil { return }
                 throw Self.unknownUpload
             }
+            let quota = try await quota(for: repository)
+            if let declaredLength {
+                try await endingOverQuota(id) {
+                    try await enforce(quota, on: repository, adding: Self.sum(current.size, declaredLength), blob: digest)
+                }
+            }
             let session = try await append(id, to: current, start: start, body)
             let computed = try await uploadDigest(id, session, algorithm: digest.algorithm)
             guard computed == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
+            }
+            if declaredLength == nil {
+                try await endingOverQuota(id) { try await enforce(quota, on: repository, adding: session.size, blob: digest) }
             }
             try await store(id, as: digest, size: session.size, segments: session.segments, in: repository,
                             session: true, by: caller)
@@ -54,11 +73,22 @@ extension RegistryService {
         }
     }
 
-    /// A whole blob in one request (`POST ?digest=`).
-    public func uploadMonolithic(_ digest: Digest, in repository: RepositoryName,
+    /// A whole blob in one request (`POST ?digest=`). Over quota, it is refused before its body is read when
+    /// the request declares its length, else once the bytes are staged (and then dropped).
+    public func uploadMonolithic(_ digest: Digest, in repository: RepositoryName, declaredLength: Int64? = nil,
                                  _ body: some AsyncSequence<ByteBuffer, any Error>, by caller: Caller) async throws {
+        let quota = try await quota(for: repository)
+        if let declaredLength { try await enforce(quota, on: repository, adding: declaredLength, blob: digest) }
         let box = HashingBox(DigestHasher(digest.algorithm))
         if let pending = try await blobs.writeBlob(digest, HashingSequence(base: body, box: box)) {
+            if declaredLength == nil {
+                do {
+                    try await enforce(quota, on: repository, adding: box.byteCount, blob: digest)
+                } catch {
+                    await pending.discard()
+                    throw error
+                }
+            }
             try await publish(pending, as: digest, size: box.byteCount, verified: box.hasher!.finalize() == digest,
                               in: repository, by: caller)
             return
@@ -70,6 +100,7 @@ extension RegistryService {
             guard box.hasher!.finalize() == digest else {
                 throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
             }
+            if declaredLength == nil { try await enforce(quota, on: repository, adding: segment.end, blob: digest) }
             try await store(id, as: digest, size: segment.end, segments: [segment], in: repository,
                             session: false, by: caller)
         } catch {
@@ -101,6 +132,25 @@ extension RegistryService {
         } catch {
             await pending.discard()
             try? await metadata.releaseClaim(digest, claim: claimName)
+            throw error
+        }
+    }
+
+    /// A declared length added to what is staged, saturating: a client's numbers must not trap.
+    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : total
+    }
+
+    /// Runs a quota check on a completing upload; when it refuses, the session ends with its staged bytes, so
+    /// nothing of the refused blob lingers (the client cannot complete it anyway).
+    private func endingOverQuota(_ id: UploadID, _ check: () async throws -> Void) async throws {
+        do {
+            try await check()
+        } catch let error as RegistryError where error.kind == .denied {
+            runningHashes.withLock { _ = $0.removeValue(forKey: id) }
+            try? await metadata.deleteUpload(id)
+            try? await blobs.deleteUpload(id)
             throw error
         }
     }

@@ -146,6 +146,7 @@ public protocol PolicyStore: Sendable {
 }
 
 public typealias MetadataStore = BlobIndex & ManifestIndex & UploadSessions & StoreOperations & PolicyStore & GarbageIndex
+    & UsageIndex
 
 /// A stored manifest.
 public struct ManifestRecord: Sendable {

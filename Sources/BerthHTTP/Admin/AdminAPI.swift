@@ -13,6 +13,8 @@ struct AdminAPI: Sendable {
     let realm: String
     let rules: TagRules
     let lifecycle: Lifecycle
+    let quotas: Quotas
+    let usage: UsageReports
     /// Garbage collection on request.
     let registry: RegistryService
 
@@ -36,6 +38,7 @@ struct AdminAPI: Sendable {
         api.delete("tokens/:id", use: guarded(revokeToken))
         api.get("audit", use: guarded(audit))
         registerPolicies(on: api)
+        registerQuotas(on: api)
         api.post("gc", use: guarded(collectGarbage))
     }
 
