@@ -4,7 +4,7 @@ pushes sharing layers (HEAD-then-skip), cross-repository mounts, tag moves, inde
 collections (`berth gc` and `POST /api/v1/gc`, grace 0, untagged, back to back, plus the server's scheduled
 ones every 2 s) for a bounded time; then every image whose push was acknowledged and not deleted pulls back
 with zero missing blobs and zero digest mismatches, and every blob nothing references is gone from
-`blobs/` and the `blobs` table (scripts/gc_stress.py has the details).
+`blobs/` and the `blobs` table (scripts/gcstress.py has the details).
 
 usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--repos N] [--tags N]
        [--kill-collector] [--sabotage delete|leak] [--no-gc] [--keep]
@@ -21,7 +21,7 @@ import argparse, glob, os, shutil, sqlite3, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from authtest.harness import Berth, basic, install_signal_handlers, stop_all  # noqa: E402
-import gc_stress  # noqa: E402
+import gcstress  # noqa: E402
 
 failed = []
 
@@ -57,7 +57,7 @@ def main():
     args = p.parse_args()
     binary = os.path.abspath(args.binary)
     install_signal_handlers()
-    gc = gc_stress.has_gc(binary)
+    gc = gcstress.has_gc(binary)
     if not gc and not args.no_gc:
         check(False, f"{binary} has a `gc` subcommand")
         print("gc stress: 1 failed", flush=True)
@@ -80,7 +80,7 @@ def main():
     try:
         berth.cli("user", "add", "gcadmin", "--password-stdin", "--admin", stdin="gc-admin-secret-1\n")
         berth.start()
-        stats = gc_stress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
+        stats = gcstress.Stress(target(berth, gc), check, seconds=args.seconds, workers=args.workers, seed=seed,
                                  sabotage=args.sabotage, repos=args.repos, tags_per_repo=args.tags,
                                  kill_collector=args.kill_collector,
                                  log=lambda s: print(s, flush=True)).run()
@@ -122,9 +122,9 @@ def crash_probe(berth):
     data = {}
     for i in range(400):
         blob = os.urandom(2000) + str(i).encode()
-        d = gc_stress.sha(blob)
-        assert gc_stress.call("POST", f"{url}/v2/probe/a/blobs/uploads/?digest={d}", blob).status == 201
-        assert gc_stress.call("DELETE", f"{url}/v2/probe/a/blobs/{d}").status == 202
+        d = gcstress.sha(blob)
+        assert gcstress.call("POST", f"{url}/v2/probe/a/blobs/uploads/?digest={d}", blob).status == 201
+        assert gcstress.call("DELETE", f"{url}/v2/probe/a/blobs/{d}").status == 202
         data[d] = blob
     con = sqlite3.connect(f"file:{os.path.join(berth.root, 'metadata.db')}?mode=ro", uri=True, timeout=30)
     condemned = []
@@ -146,12 +146,12 @@ def crash_probe(berth):
         return
     d = condemned[0]
     t0 = time.time()
-    r = gc_stress.call("POST", f"{url}/v2/probe/b/blobs/uploads/?digest={d}", data[d], timeout=120)
+    r = gcstress.call("POST", f"{url}/v2/probe/b/blobs/uploads/?digest={d}", data[d], timeout=120)
     took = time.time() - t0
     check(r.status == 201 and took < 10, f"pushing the condemned blob's bytes again works at once "
                                          f"(POST ?digest={d[:19]}…: {r.status} {r.code or ''} after {took:.1f} s)")
-    r = gc_stress.call("GET", f"{url}/v2/probe/b/blobs/{d}")
-    check(r.status == 200 and gc_stress.sha(r.body) == d, f"and reads back ({r.status})")
+    r = gcstress.call("GET", f"{url}/v2/probe/b/blobs/{d}")
+    check(r.status == 200 and gcstress.sha(r.body) == d, f"and reads back ({r.status})")
 
 
 def target(berth, gc):
@@ -196,9 +196,9 @@ def target(berth, gc):
 
     runners = []
     if gc:
-        runners = [("cli", gc_stress.cli_runner(berth.binary, ["--config", berth.config, "--root", root])),
-                   ("api", gc_stress.api_runner(url, basic("gcadmin", "gc-admin-secret-1")))]
-    return gc_stress.Target(
+        runners = [("cli", gcstress.cli_runner(berth.binary, ["--config", berth.config, "--root", root])),
+                   ("api", gcstress.api_runner(url, basic("gcadmin", "gc-admin-secret-1")))]
+    return gcstress.Target(
         [url()], runners, storage_blobs,
         lambda: {r[0] for r in rows("SELECT digest FROM blobs")},
         lambda prefix: set(rows("SELECT repository, digest FROM manifests WHERE repository LIKE ?", prefix + "%")),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Online garbage collection under concurrent load on PostgreSQL + S3 with two instances: the stress of
-scripts/gc_stress.py through nginx and both instances directly (an upload's chunks spread over all three),
+scripts/gcstress.py through nginx and both instances directly (an upload's chunks spread over all three),
 collections by `berth gc --config <instance's config>` and `POST /api/v1/gc` through nginx (grace 0,
 untagged), and both instances' scheduled collections every 2 s racing them. Then the final checks: every
 acknowledged, not deleted image pulls through nginx and each instance; every blob nothing references is gone
@@ -18,7 +18,7 @@ import hashlib, json, os, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import gc_stress  # noqa: E402
+import gcstress  # noqa: E402
 
 ADMIN, SECRET = "gcadmin", "gc-admin-secret-1"
 
@@ -38,7 +38,7 @@ def restart(cluster, extra):
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
-            if all(gc_stress.call("GET", f"{cluster.url}/v2/", timeout=5).status == 200 for _ in range(4)):
+            if all(gcstress.call("GET", f"{cluster.url}/v2/", timeout=5).status == 200 for _ in range(4)):
                 return
         except OSError:
             pass
@@ -48,15 +48,15 @@ def restart(cluster, extra):
 def tagged_images(url, skip_prefix, limit=60):
     """{(repo, tag): manifest bytes} of what the set-up holds outside the stress's namespace (bounded)."""
     out = {}
-    r = gc_stress.call("GET", f"{url}/v2/_catalog?n=1000")
+    r = gcstress.call("GET", f"{url}/v2/_catalog?n=1000")
     repos = json.loads(r.body).get("repositories") or [] if r.status == 200 else []
     for repo in repos:
         if repo.startswith(skip_prefix):
             continue
-        r = gc_stress.call("GET", f"{url}/v2/{repo}/tags/list")
+        r = gcstress.call("GET", f"{url}/v2/{repo}/tags/list")
         for tag in (json.loads(r.body).get("tags") or [] if r.status == 200 else [])[:5]:
-            m = gc_stress.call("GET", f"{url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
-                gc_stress.MANIFEST, gc_stress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
+            m = gcstress.call("GET", f"{url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
+                gcstress.MANIFEST, gcstress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json"))})
             if m.status == 200:
                 out[(repo, tag)] = m.body
@@ -72,11 +72,11 @@ def deep_pull(url, repo, body, depth=0):
         doc = json.loads(body)
     except ValueError:
         return [f"{repo}: manifest is not JSON"]
-    accept = {"Accept": ", ".join((gc_stress.MANIFEST, gc_stress.INDEX,
+    accept = {"Accept": ", ".join((gcstress.MANIFEST, gcstress.INDEX,
                                    "application/vnd.docker.distribution.manifest.v2+json"))}
     for child in doc.get("manifests") or []:
-        r = gc_stress.call("GET", f"{url}/v2/{repo}/manifests/{child['digest']}", None, accept)
-        if r.status != 200 or gc_stress.sha(r.body) != child["digest"]:
+        r = gcstress.call("GET", f"{url}/v2/{repo}/manifests/{child['digest']}", None, accept)
+        if r.status != 200 or gcstress.sha(r.body) != child["digest"]:
             problems.append(f"{repo}@{child['digest']}: {r.status}")
         elif depth < 2:
             problems += deep_pull(url, repo, r.body, depth + 1)
@@ -84,8 +84,8 @@ def deep_pull(url, repo, body, depth=0):
         d = blob.get("digest", "")
         if not d.startswith("sha256:") or blob.get("urls"):
             continue  # non-distributable layers live elsewhere
-        r = gc_stress.call("GET", f"{url}/v2/{repo}/blobs/{d}", timeout=120)
-        if r.status != 200 or gc_stress.sha(r.body) != d:
+        r = gcstress.call("GET", f"{url}/v2/{repo}/blobs/{d}", timeout=120)
+        if r.status != 200 or gcstress.sha(r.body) != d:
             problems.append(f"{repo}@{d}: {r.status}")
     return problems
 
@@ -95,7 +95,7 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers
     """`stub`: a build without `berth gc`: the load with collections stubbed out (development only)."""
     seconds = seconds or float(os.environ.get("BERTH_GC_STRESS_SECONDS", "40"))
     started = time.time()
-    if not stub and not gc_stress.has_gc(binary):
+    if not stub and not gcstress.has_gc(binary):
         check(False, f"scale-out gc: {binary} has a `gc` subcommand")
         return
     gc_yaml = (lambda every: "") if stub else gc_section
@@ -137,10 +137,10 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers
         restart(cluster, (original[0] or "") + gc_yaml("off"))
         return None
 
-    target = gc_stress.Target(
+    target = gcstress.Target(
         [cluster.url] + cluster.instance_urls,
-        [] if stub else [("cli", gc_stress.cli_runner(binary, ["--config", config])),
-                         ("api", gc_stress.api_runner(lambda: cluster.url, {"Authorization": basic(ADMIN, SECRET)}))],
+        [] if stub else [("cli", gcstress.cli_runner(binary, ["--config", config])),
+                         ("api", gcstress.api_runner(lambda: cluster.url, {"Authorization": basic(ADMIN, SECRET)}))],
         storage_blobs,
         lambda: {p[0] for p in pairs("SELECT digest FROM blobs")},
         lambda ns: pairs(f"SELECT repository, digest FROM manifests WHERE repository LIKE '{ns}%'"),
@@ -159,14 +159,14 @@ def run(check, cluster, binary, seconds=None, sabotage=None, stub=False, workers
             check(state == "ok", f"scale-out gc: a first collection over what earlier steps left took "
                                  f"{time.time() - t0:.1f} s: {report if state == 'ok' else detail}")
         restart(cluster, (original[0] or "") + gc_yaml("2s"))
-        stats = gc_stress.Stress(target, lambda ok, what: check(ok, "scale-out gc: " + what), seconds=seconds,
+        stats = gcstress.Stress(target, lambda ok, what: check(ok, "scale-out gc: " + what), seconds=seconds,
                                  workers=workers, sabotage=sabotage, repos=repos, tags_per_repo=tags,
                                  kill_collector=kill_collector,
                                  log=lambda s: print(s, flush=True)).run()
         problems = []
         for (repo, tag), body in before.items():
-            r = gc_stress.call("GET", f"{cluster.url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
-                gc_stress.MANIFEST, gc_stress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
+            r = gcstress.call("GET", f"{cluster.url}/v2/{repo}/manifests/{tag}", None, {"Accept": ", ".join((
+                gcstress.MANIFEST, gcstress.INDEX, "application/vnd.docker.distribution.manifest.v2+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json"))})
             if r.status != 200 or r.body != body:
                 problems.append(f"{repo}:{tag}: {r.status}")
@@ -208,12 +208,12 @@ def seed_earlier_steps(url):
     for tag in ("v1", "v2", None):
         config, layer = json.dumps({"earlier": tag}).encode(), os.urandom(3000)
         for data in (config, layer):
-            gc_stress.call("POST", f"{url}/v2/earlier/app/blobs/uploads/?digest={gc_stress.sha(data)}", data)
-        body = json.dumps({"schemaVersion": 2, "mediaType": gc_stress.MANIFEST,
-                           "config": {"mediaType": gc_stress.CONFIG, "digest": gc_stress.sha(config), "size": len(config)},
-                           "layers": [{"mediaType": gc_stress.LAYER, "digest": gc_stress.sha(layer), "size": len(layer)}]}).encode()
-        r = gc_stress.call("PUT", f"{url}/v2/earlier/app/manifests/{tag or gc_stress.sha(body)}", body,
-                           {"Content-Type": gc_stress.MANIFEST})
+            gcstress.call("POST", f"{url}/v2/earlier/app/blobs/uploads/?digest={gcstress.sha(data)}", data)
+        body = json.dumps({"schemaVersion": 2, "mediaType": gcstress.MANIFEST,
+                           "config": {"mediaType": gcstress.CONFIG, "digest": gcstress.sha(config), "size": len(config)},
+                           "layers": [{"mediaType": gcstress.LAYER, "digest": gcstress.sha(layer), "size": len(layer)}]}).encode()
+        r = gcstress.call("PUT", f"{url}/v2/earlier/app/manifests/{tag or gcstress.sha(body)}", body,
+                           {"Content-Type": gcstress.MANIFEST})
         assert r.status == 201, r
 
 
