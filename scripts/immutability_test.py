@@ -7,32 +7,16 @@ message while an identical re-push works.
 
 usage: scripts/immutability_test.py BERTH_BINARY
 """
-import json, os, shutil, subprocess, sys, tempfile, threading
+import json, os, shutil, subprocess, sys, threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import Berth, basic, digest, manifest_for, stop_all  # noqa: E402
+from authtest.harness import basic, check, digest, manifest_for, run_with_berth  # noqa: E402
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-failed = []
-
-
-def check(cond, what):
-    print(("ok - " if cond else "not ok - ") + what, flush=True)
-    if not cond:
-        failed.append(what)
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1])
-    work = tempfile.mkdtemp(prefix="berth-immutable-")
-    berth = Berth(binary, work, "b", "auth:\n  mode: basic\n")
-    try:
-        run(berth)
-    finally:
-        stop_all()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"immutability: {len(failed)} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_with_berth("immutability", "auth:\n  mode: basic\n", lambda berth, work: run(berth))
 
 
 def run(berth):

@@ -7,32 +7,16 @@ refused with a clear message.
 
 usage: scripts/lifecycle_test.py BERTH_BINARY
 """
-import json, os, shutil, sqlite3, subprocess, sys, tempfile, time
+import json, os, sqlite3, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import Berth, digest, manifest_for, stop_all  # noqa: E402
+from authtest.harness import check, digest, manifest_for, run_with_berth  # noqa: E402
 
 MANIFEST, INDEX = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
-failed = []
-
-
-def check(cond, what):
-    print(("ok - " if cond else "not ok - ") + what, flush=True)
-    if not cond:
-        failed.append(what)
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1])
-    work = tempfile.mkdtemp(prefix="berth-lifecycle-")
-    berth = Berth(binary, work, "b", "lifecycle:\n  check_every: 3s\n")
-    try:
-        run(berth, work)
-    finally:
-        stop_all()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"lifecycle: {len(failed)} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_with_berth("lifecycle", "lifecycle:\n  check_every: 3s\n", run)
 
 
 def run(berth, work):

@@ -9,33 +9,17 @@ shared by two images counted once.
 
 usage: scripts/quota_test.py BERTH_BINARY
 """
-import json, os, shutil, socket, subprocess, sys, tempfile, time
+import json, os, socket, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import Berth, basic, digest, empty_index, manifest_for, stop_all  # noqa: E402
+from authtest.harness import basic, check, digest, empty_index, manifest_for, run_with_berth  # noqa: E402
 
 MANIFEST, INDEX = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
 OCTETS = {"Content-Type": "application/octet-stream"}
-failed = []
-
-
-def check(cond, what):
-    print(("ok - " if cond else "not ok - ") + what, flush=True)
-    if not cond:
-        failed.append(what)
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1])
-    work = tempfile.mkdtemp(prefix="berth-quota-")
-    berth = Berth(binary, work, "b", "auth:\n  mode: basic\n")
-    try:
-        run(berth)
-    finally:
-        stop_all()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"quotas: {len(failed)} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    run_with_berth("quotas", "auth:\n  mode: basic\n", lambda berth, work: run(berth))
 
 
 def cli_fails(berth, *args):

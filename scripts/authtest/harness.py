@@ -1,8 +1,32 @@
 """The plumbing of the access-control check: reporting, a Berth process, its CLI, HTTP, content, JWTs."""
-import base64, ctypes, hashlib, http.client, json, os, re, signal, subprocess, time
+import base64, ctypes, hashlib, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 PROCESSES = []  # every Berth process started here, stopped by stop_all()
 BERTHS = []  # every Berth set up here, for their logs
+
+
+FAILED = []  # what check() found wrong, in the single-Berth policy tests
+
+
+def check(cond, what):
+    """One check of a single-Berth test (immutability, lifecycle, quotas): prints ok / not ok."""
+    print(("ok - " if cond else "not ok - ") + what, flush=True)
+    if not cond:
+        FAILED.append(what)
+
+
+def run_with_berth(label, config, body):
+    """Runs body(berth, work) with a Berth (sys.argv[1]) set up in a fresh folder with the YAML `config`,
+    stops every process and removes the folder after, prints `<label>: N failed` and exits 1 on a failure."""
+    binary = os.path.abspath(sys.argv[1])
+    work = tempfile.mkdtemp(prefix=f"berth-{label}-")
+    try:
+        body(Berth(binary, work, "b", config), work)
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{label}: {len(FAILED)} failed", flush=True)
+    sys.exit(1 if FAILED else 0)
 
 
 class Report:
