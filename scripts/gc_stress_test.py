@@ -4,7 +4,7 @@ pushes sharing layers (HEAD-then-skip), cross-repository mounts, tag moves, inde
 collections (`berth gc` and `POST /api/v1/gc`, grace 0, untagged, back to back, plus the server's scheduled
 ones every 2 s) for a bounded time; then every image whose push was acknowledged and not deleted pulls back
 with zero missing blobs and zero digest mismatches, and every blob nothing references is gone from
-`blobs/` and the `blobs` table (scripts/gcstress.py has the details).
+`blobs/` and the `blobs` table (scripts/gcstress/ has the details).
 
 usage: scripts/gc_stress_test.py BERTH_BINARY [--seconds N] [--workers N] [--seed N] [--repos N] [--tags N]
        [--kill-collector] [--sabotage delete|leak] [--no-gc] [--keep]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Online garbage collection under concurrent load on PostgreSQL + S3 with two instances: the stress of
-scripts/gcstress.py through nginx and both instances directly (an upload's chunks spread over all three),
+scripts/gcstress/ through nginx and both instances directly (an upload's chunks spread over all three),
 collections by `berth gc --config <instance's config>` and `POST /api/v1/gc` through nginx (grace 0,
 untagged), and both instances' scheduled collections every 2 s racing them. Then the final checks: every
 acknowledged, not deleted image pulls through nginx and each instance; every blob nothing references is gone

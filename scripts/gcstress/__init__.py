@@ -28,4 +28,4 @@ expected ones; and deleted or untagged manifests answer 404.
 too little)."""
 from .stress import Stress  # noqa: F401
 from .target import Target, api_runner, cli_runner, has_gc  # noqa: F401
-from .wire import Failure, Image, call, sha  # noqa: F401
+from .wire import ACCEPT, CONFIG, INDEX, LAYER, MANIFEST, Failure, Image, call, sha  # noqa: F401
