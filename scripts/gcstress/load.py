@@ -121,14 +121,16 @@ class Load:
                 self.stats["abandoned"] += 1
 
     def gc_loop(self):
-        """Collections back to back (grace 0, untagged), alternating the ways the target offers."""
+        """Collections back to back (grace 0, untagged), alternating the ways the target offers. Every other
+        pause outlasts the servers' 2 s schedule, so their own collections get the lock at least then: with
+        0.3 s pauses only, a slow machine's long collections left them none (a CI run saw 0 scheduled runs)."""
         i = 0
         while not self.stop.is_set() and self.t.gc_runners:
             name, runner = self.t.gc_runners[i % len(self.t.gc_runners)]
             i += 1
             kill = self.rng.uniform(0.05, 1.5) if self.kill_collector and name == "cli" and self.rng.random() < 0.5 else None
             self.run_gc(name, runner, dry_run=False, kill_after=kill)
-            self.stop.wait(0.3)
+            self.stop.wait(0.3 if i % 2 else 2.5)
 
     def run_gc(self, name, runner, dry_run, kill_after=None):
         started = time.time()
