@@ -10,6 +10,8 @@ extension PostgresMetadataStore {
         public var durable: Bool
         /// A schema to keep Berth's tables in (created when missing); nil for the server's default search path.
         public var schema: String?
+        /// Keep blob sizes in memory, coherent across instances (for servers; one-off commands need none).
+        public var blobCache = false
 
         public init(client: PostgresClient.Configuration, durable: Bool = true, schema: String? = nil) throws {
             self.client = client

@@ -4,7 +4,14 @@ import PostgresNIO
 
 extension PostgresMetadataStore: BlobIndex {
     public func blobSize(_ digest: Digest, in repository: RepositoryName) async throws -> Int64? {
-        try await first(PostgresStatements.BlobSize(repository: repository.value, digest: digest.description))
+        let statement = PostgresStatements.BlobSize(repository: repository.value, digest: digest.description)
+        guard let cache = blobCache else { return try await first(statement) }
+        let key = BlobSizeCache.key(statement.repository, statement.digest)
+        if let size = cache.size(key) { return size }
+        let ticket = cache.ticket()
+        let size = try await first(statement)
+        if let size, let ticket { cache.store(key, size, ticket) }
+        return size
     }
 
     public func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName,
@@ -68,9 +75,15 @@ extension PostgresMetadataStore: BlobIndex {
     }
 
     public func removeBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool {
-        try await !query("""
-            DELETE FROM repository_blobs WHERE repository = \(repository.value) AND digest = \(digest.description)
-            RETURNING 1
-            """).isEmpty
+        let removed = try await transaction { connection in
+            let rows = try await connection.rows("""
+                DELETE FROM repository_blobs WHERE repository = \(repository.value) AND digest = \(digest.description)
+                RETURNING 1
+                """, self.logger)
+            if !rows.isEmpty { try await self.announceRemoval(connection, repository.value, digest.description) }
+            return !rows.isEmpty
+        }
+        if removed { try await awaitRemoval() }
+        return removed
     }
 }

@@ -84,7 +84,7 @@ extension PostgresMetadataStore: GarbageIndex {
 
     public func collectLink(_ digest: Digest, in repository: RepositoryName, before cutoff: Int64) async throws -> Bool {
         let name = repository.value, key = digest.description
-        return try await transaction { connection in
+        let removed = try await transaction { connection in
             let locked = try await connection.rows("""
                 SELECT 1 FROM repository_blobs WHERE repository = \(name) AND digest = \(key) AND linked_at < \(cutoff) FOR UPDATE
                 """, self.logger)
@@ -94,8 +94,11 @@ extension PostgresMetadataStore: GarbageIndex {
                 """, self.logger)
             guard referenced.isEmpty else { return false }
             try await connection.query("DELETE FROM repository_blobs WHERE repository = \(name) AND digest = \(key)", logger: self.logger)
+            try await self.announceRemoval(connection, name, key)
             return true
         }
+        if removed { try await awaitRemoval() }
+        return removed
     }
 
     static let unlinked = """

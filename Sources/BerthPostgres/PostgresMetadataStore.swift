@@ -13,17 +13,25 @@ public final class PostgresMetadataStore: Sendable {
     public let configuration: Configuration
     let client: PostgresClient
     let logger: Logger
+    /// Blob sizes for the HEAD and GET hot path, when `configuration.blobCache` is on.
+    let blobCache: BlobSizeCache?
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "berth.postgres")) {
         self.configuration = configuration
         self.logger = logger
         client = PostgresClient(configuration: configuration.client, backgroundLogger: logger)
+        blobCache = configuration.blobCache ? BlobSizeCache() : nil
     }
 
-    /// Runs the connection pool until the task is cancelled (or, as a ServiceLifecycle service, on graceful
-    /// shutdown). Nothing reaches the database unless this runs.
+    /// Runs the connection pool (and the blob cache's listener) until the task is cancelled. Nothing reaches
+    /// the database unless this runs.
     public func run() async {
-        await client.run()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            if let cache = self.blobCache {
+                group.addTask { await self.maintainBlobCache(cache) }
+            }
+        }
     }
 
     /// Checks the server's durability settings and brings the schema up to date. Call once `run()` is going.

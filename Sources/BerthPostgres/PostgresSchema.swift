@@ -6,6 +6,14 @@ enum PostgresSchema {
         (1, version1),
         (2, version2),
         (3, version3),
+        (4, version4),
+    ]
+
+    /// The instances whose blob caches a link removal waits for, and the removals' fences
+    /// (PostgresMetadataStore+Invalidation).
+    static let version4 = [
+        "CREATE TABLE cache_members (id TEXT PRIMARY KEY, seen BIGINT NOT NULL, lease_until TIMESTAMPTZ NOT NULL)",
+        "CREATE SEQUENCE cache_fence",
     ]
 
     /// Online garbage collection (SQLite's v6): condemned blobs, writers' claims, references by digest.

@@ -23,7 +23,7 @@ public enum BerthServer {
         logger.logLevel = configuration.logLevel
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let drivers = try await Drivers.make(configuration, root: root, logger: logger)
+        let drivers = try await Drivers.make(configuration, root: root, logger: logger, serving: true)
         let blobs = drivers.blobs, metadata = drivers.metadata
         let sink = accessLogSink
         let audit = AuditLog(store: metadata) { line in sink.append(line + "\n") }

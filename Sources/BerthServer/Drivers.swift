@@ -18,7 +18,8 @@ struct Drivers: Sendable {
     /// One line for the start-up log.
     let summary: String
 
-    static func make(_ configuration: Configuration, root: String, logger: Logger) async throws -> Drivers {
+    /// `serving`: for a server (with the PostgreSQL blob cache, if configured), not a one-off command.
+    static func make(_ configuration: Configuration, root: String, logger: Logger, serving: Bool = false) async throws -> Drivers {
         var closers: [@Sendable () async -> Void] = []
         var lines: [String] = []
         let blobs: any BlobStore
@@ -32,7 +33,7 @@ struct Drivers: Sendable {
             closers.append { try? await s3.shutdown() }
             lines.append("blobs in s3 \(s3.configuration.endpoint) bucket \(s3.configuration.bucket)")
         }
-        let (metadata, close, line) = try await openMetadata(configuration, root: root, logger: logger)
+        let (metadata, close, line) = try await openMetadata(configuration, root: root, logger: logger, serving: serving)
         closers.append(close)
         lines.append(line)
         return Drivers(blobs: blobs, metadata: metadata, closers: closers, summary: lines.joined(separator: "; "))
@@ -46,7 +47,7 @@ struct Drivers: Sendable {
     }
 
     /// The metadata store, ready to use, with what releases it and a line describing it.
-    static func openMetadata(_ configuration: Configuration, root: String, logger: Logger) async throws
+    static func openMetadata(_ configuration: Configuration, root: String, logger: Logger, serving: Bool = false) async throws
         -> (any MetadataStore & AccessStore, close: @Sendable () async -> Void, summary: String) {
         switch configuration.metadata.driver {
         case .sqlite:
@@ -54,13 +55,14 @@ struct Drivers: Sendable {
             let settings = try store.effectiveSettings()
             return (store, {}, "metadata in SQLite (journal_mode=\(settings.journalMode) synchronous=\(settings.synchronous))")
         case .postgres:
-            let store = try makePostgres(configuration, logger: logger)
+            let store = try makePostgres(configuration, logger: logger, blobCache: serving && configuration.metadata.postgresBlobCache)
             let pool = Task { await store.run() }
             do {
                 try await store.prepare()
                 let settings = try await store.effectiveSettings()
                 return (store, { pool.cancel() },
-                        "metadata in PostgreSQL (synchronous_commit=\(settings.synchronousCommit) fsync=\(settings.fsync))")
+                        "metadata in PostgreSQL (synchronous_commit=\(settings.synchronousCommit) fsync=\(settings.fsync)"
+                            + (store.configuration.blobCache ? ", blob cache on" : "") + ")")
             } catch {
                 pool.cancel()
                 throw error
@@ -86,11 +88,12 @@ struct Drivers: Sendable {
         return try S3BlobStore(configuration: withRedirect, logger: logger)
     }
 
-    static func makePostgres(_ configuration: Configuration, logger: Logger) throws -> PostgresMetadataStore {
+    static func makePostgres(_ configuration: Configuration, logger: Logger, blobCache: Bool = false) throws -> PostgresMetadataStore {
         guard let url = configuration.metadata.postgresURL ?? ProcessInfo.processInfo.environment["BERTH_POSTGRES_URL"]
         else { throw ConfigurationError("metadata.postgres.url (or BERTH_POSTGRES_URL) is required with metadata.driver postgres") }
-        let settings = try PostgresMetadataStore.Configuration(
+        var settings = try PostgresMetadataStore.Configuration(
             url: url, poolSize: configuration.metadata.postgresPoolSize, durable: configuration.fsync)
+        settings.blobCache = blobCache
         return PostgresMetadataStore(configuration: settings, logger: logger)
     }
 }

@@ -35,6 +35,8 @@ public struct MetadataConfiguration: Sendable, Equatable {
     /// `postgres://user:password@host:port/database?sslmode=disable`; `BERTH_POSTGRES_URL` when left out.
     public var postgresURL: String?
     public var postgresPoolSize = 20
+    /// Servers keep blob sizes in memory, invalidated across instances before a removal is acknowledged.
+    public var postgresBlobCache = true
     public init() {}
 }
 
@@ -63,7 +65,8 @@ extension ConfigFile {
         struct Postgres: Decodable {
             var url: String?
             var poolSize: Int?
-            enum CodingKeys: String, CodingKey { case url, poolSize = "pool_size" }
+            var blobCache: Bool?
+            enum CodingKeys: String, CodingKey { case url, poolSize = "pool_size", blobCache = "blob_cache" }
         }
         var driver: String?
         var postgres: Postgres?
@@ -74,7 +77,7 @@ extension ConfigFile {
         "storage.s3": ["endpoint", "region", "bucket", "prefix", "path_style", "access_key", "secret_key",
                        "session_token", "part_size", "redirect", "encryption", "kms_key_id"],
         "metadata": ["driver", "postgres"],
-        "metadata.postgres": ["url", "pool_size"],
+        "metadata.postgres": ["url", "pool_size", "blob_cache"],
     ]
 }
 
@@ -124,5 +127,6 @@ extension Configuration {
             guard size > 0 else { throw ConfigurationError("metadata.postgres.pool_size must be positive") }
             self.metadata.postgresPoolSize = size
         }
+        if let cache = metadata?.postgres?.blobCache { self.metadata.postgresBlobCache = cache }
     }
 }

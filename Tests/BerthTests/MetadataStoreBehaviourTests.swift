@@ -36,9 +36,11 @@ import Testing
 
     /// `count` PostgreSQL stores (separate connection pools, as separate instances) over one fresh schema,
     /// dropped afterwards.
-    static func withPostgres(count: Int, _ body: ([PostgresMetadataStore]) async throws -> Void) async throws {
+    static func withPostgres(count: Int, blobCache: Bool = false,
+                             _ body: ([PostgresMetadataStore]) async throws -> Void) async throws {
         let url = try #require(postgresURL)
         var configuration = try PostgresMetadataStore.Configuration(url: url, poolSize: 4)
+        configuration.blobCache = blobCache
         try configuration.setSchema("berth_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
         var logger = Logger(label: "berth.postgres.test")
         logger.logLevel = .error

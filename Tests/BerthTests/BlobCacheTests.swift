@@ -1,0 +1,58 @@
+import BerthCore
+@testable import BerthPostgres
+import Foundation
+import Testing
+
+/// The PostgreSQL driver's blob cache across instances: once a removal returns, no instance answers from a
+/// cached entry for it, however warm its cache was (PostgresMetadataStore+Invalidation).
+extension MetadataStoreBehaviourTests {
+    @Test(.enabled(if: postgresURL != nil)) func blobCacheForgetsRemovalsOnEveryInstance() async throws {
+        try await Self.withPostgres(count: 3, blobCache: true) { stores in
+            let (a, b, c) = (stores[0], stores[1], stores[2])
+            try await Self.waitForCaches([a, b, c])
+            let repo = Self.repo("team/app")
+            for round in 0..<25 {
+                let blob = Self.digest("blob \(round)")
+                try await a.addBlob(blob, size: Int64(round + 1), to: repo, completing: nil, by: "ann")
+                // Visible at once elsewhere (misses are never cached), then cached on b and c.
+                for store in [b, c] { #expect(try await store.blobSize(blob, in: repo) == Int64(round + 1)) }
+                #expect(b.blobCache?.size(BlobSizeCache.key(repo.value, blob.description)) == Int64(round + 1))
+                // Removed through a (by the API on odd rounds, by garbage collection on even ones).
+                if round % 2 == 1 {
+                    #expect(try await a.removeBlob(blob, from: repo))
+                } else {
+                    #expect(try await a.collectLink(blob, in: repo, before: a.clock() + 60_000))
+                }
+                for store in [b, c, a] { #expect(try await store.blobSize(blob, in: repo) == nil, "round \(round)") }
+            }
+        }
+    }
+
+    @Test(.enabled(if: postgresURL != nil)) func blobCacheStopsAnsweringWithoutItsLease() async throws {
+        try await Self.withPostgres(count: 2, blobCache: true) { stores in
+            let (a, b) = (stores[0], stores[1])
+            try await Self.waitForCaches([a, b])
+            let repo = Self.repo("team/app"), blob = Self.digest("leased")
+            try await a.addBlob(blob, size: 7, to: repo, completing: nil, by: "ann")
+            #expect(try await b.blobSize(blob, in: repo) == 7)
+            let key = BlobSizeCache.key(repo.value, blob.description)
+            #expect(b.blobCache?.size(key) == 7)
+            // A removal behind the protocol's back (as if b had missed it): b's entry must lapse with the lease
+            // it can no longer renew, and b must register anew with an emptied cache.
+            try await a.query("DELETE FROM cache_members")
+            try await a.query("DELETE FROM repository_blobs WHERE digest = \(blob.description)")
+            try await Task.sleep(for: PostgresMetadataStore.cacheRenewal * 2)
+            #expect(b.blobCache?.size(key) == nil)
+            #expect(try await b.blobSize(blob, in: repo) == nil)
+        }
+    }
+
+    /// Waits until every store's cache is in force (listening and registered).
+    static func waitForCaches(_ stores: [PostgresMetadataStore]) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while stores.contains(where: { $0.blobCache?.ticket() == nil }) {
+            guard ContinuousClock.now < deadline else { Issue.record("blob caches not in force after 10 s"); return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
