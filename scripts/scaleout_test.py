@@ -107,6 +107,34 @@ def cross_instance(a, b):
         check(status == 201, f"the race's winner completes with its own bytes ({status})")
 
 
+def cached_deletes(a, b, rounds=30):
+    """Each instance keeps blob sizes in memory: a blob deleted through one instance must answer 404 on the
+    other at once, however often that one has just served it (no per-process staleness, unlike
+    Distribution's in-memory blob descriptor cache behind a load balancer)."""
+    repo = "scaleout/cached"
+    stale, other_errors = [], []
+    for n in range(rounds):
+        data = os.urandom(1_000 + n)
+        d = digest(data)
+        status, _, _ = call("POST", f"{a}/v2/{repo}/blobs/uploads/?digest={d}", data,
+                            {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))})
+        warm = [call("HEAD", f"{url}/v2/{repo}/blobs/{d}")[0] for url in (a, b, a, b, a, b)]
+        if status != 201 or set(warm) != {200}:
+            other_errors.append((n, status, warm))
+            continue
+        deleter, other = (a, b) if n % 2 == 0 else (b, a)
+        status, _, _ = call("DELETE", f"{deleter}/v2/{repo}/blobs/{d}")
+        if status != 202:
+            other_errors.append((n, "delete", status))
+            continue
+        after = [call(m, f"{url}/v2/{repo}/blobs/{d}")[0] for m, url in (("HEAD", other), ("GET", other), ("HEAD", deleter))]
+        if after != [404, 404, 404]:
+            stale.append((n, after))
+    check(not other_errors, f"blob cache: {rounds} blobs pushed and read 3 times on each instance ({other_errors[:3]})")
+    check(not stale, f"blob cache: a blob deleted through one instance answers 404 on both at once, "
+                     f"{rounds} rounds ({len(stale)} stale: {stale[:3]})")
+
+
 def run(cmd, env=None):
     print("#", " ".join(cmd), flush=True)
     return subprocess.run(cmd, env={**os.environ, **(env or {})}).returncode
@@ -219,6 +247,7 @@ def main():
         if os.environ.get("BERTH_SCALEOUT_SWIFT", "1") != "0":
             live_swift_suites(cluster)
         cross_instance(a, b)
+        cached_deletes(a, b)
         scaleout_token_check.run(check, cluster, BERTH)
         scaleout_redirect_check.run(check, cluster, BERTH)
         scaleout_policy_check.run(check, cluster, BERTH)
