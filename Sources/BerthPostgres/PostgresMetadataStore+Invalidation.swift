@@ -104,13 +104,15 @@ extension PostgresMetadataStore {
     }
 
     /// Registers (seen = the fences taken so far: their removals predate everything this empty cache will
-    /// hold) or renews the lease; a vanished row (purged as lapsed) registers anew with an emptied cache.
+    /// hold) or renews the lease. A lease that lapsed (removers stopped waiting for this instance, which may
+    /// not have evicted yet what they removed) is not renewed: the instance registers anew, cache emptied.
     private func renewLease(_ member: String, _ cache: BlobSizeCache, registering: Bool) async throws {
         let sent = ContinuousClock.now
         let lease = "\(Int(Self.cacheLease * 1000)) milliseconds"
         if !registering {
             let renewed = try await query("""
-                UPDATE cache_members SET lease_until = clock_timestamp() + \(lease)::interval WHERE id = \(member)
+                UPDATE cache_members SET lease_until = clock_timestamp() + \(lease)::interval
+                WHERE id = \(member) AND lease_until > clock_timestamp()
                 RETURNING 1
                 """)
             if !renewed.isEmpty {
