@@ -1,3 +1,4 @@
+import BerthCore
 import Foundation
 import Logging
 import PostgresNIO
@@ -19,8 +20,13 @@ extension PostgresMetadataStore {
     static let cacheUse = Duration.milliseconds(2_500)
     static let cacheRenewal = Duration.seconds(1)
 
-    /// One channel per schema: installations sharing a database do not disturb each other.
-    var cacheChannel: String { "berth_cache" + (configuration.schema.map { "_" + $0 } ?? "") }
+    /// One channel per schema: installations sharing a database do not disturb each other. Channel names
+    /// are identifiers (at most 63 bytes, or pg_notify fails): a long schema name is hashed.
+    var cacheChannel: String {
+        guard let schema = configuration.schema else { return "berth_cache" }
+        let plain = "berth_cache_" + schema
+        return plain.utf8.count <= 63 ? plain : "berth_cache_" + Digest.of(Data(schema.utf8)).encoded.prefix(40)
+    }
 
     /// Announces, inside the removing transaction, that a link is going.
     func announceRemoval(_ connection: PostgresConnection, _ repository: String, _ digest: String) async throws {

@@ -51,6 +51,15 @@ extension MetadataStoreBehaviourTests {
         }
     }
 
+    @Test func blobCacheChannelFitsAnIdentifier() throws {
+        for schema in [nil, "berth", String(repeating: "s", count: 51), String(repeating: "s", count: 63)] {
+            var configuration = try PostgresMetadataStore.Configuration(url: "postgres://berth@127.0.0.1:1/berth")
+            try configuration.setSchema(schema)
+            let channel = PostgresMetadataStore(configuration: configuration).cacheChannel
+            #expect(channel.utf8.count <= 63 && channel.hasPrefix("berth_cache"), "\(channel)")
+        }
+    }
+
     /// Reads a blob's size through `store` until its cache holds it (a read while the cache is briefly out of
     /// force, its renewal late on a loaded machine, is not stored), and returns the cached size.
     static func cached(_ blob: Digest, in repo: RepositoryName, by store: PostgresMetadataStore) async throws -> Int64? {
