@@ -97,7 +97,9 @@ extension PostgresMetadataStore: GarbageIndex {
             try await self.announceRemoval(connection, name, key)
             return true
         }
-        if removed { try await awaitRemoval() }
+        // No client waits for this answer: the instances' caches are awaited once for the whole batch, before
+        // the first blob is condemned (settleRemovals), not once per link.
+        if removed { unsettledRemovals.withLock { $0 = true } }
         return removed
     }
 
@@ -107,7 +109,8 @@ extension PostgresMetadataStore: GarbageIndex {
         """
 
     public func unlinkedBlobs() async throws -> [(digest: Digest, size: Int64)] {
-        try await query("SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(unescaped: Self.unlinked)) ORDER BY b.digest")
+        try await settleRemovals()
+        return try await query("SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(unescaped: Self.unlinked)) ORDER BY b.digest")
             .compactMap { row in
                 let (digest, size) = try row.decode((String, Int64).self)
                 return (try? Digest(parsing: digest)).map { ($0, size) }
@@ -115,6 +118,7 @@ extension PostgresMetadataStore: GarbageIndex {
     }
 
     public func condemnBlob(_ digest: Digest) async throws -> Int64? {
+        try await settleRemovals()
         let key = digest.description
         return try await transaction { connection in
             try await self.lockDigest(connection, digest)

@@ -7,7 +7,8 @@ import PostgresNIO
 ///
 /// 1. A transaction that removes a blob link also sends `NOTIFY <channel>, 'i <repository> <digest>'`.
 ///    PostgreSQL delivers it to every listening instance when, and only if, the transaction commits.
-/// 2. After the commit, and before the removal is acknowledged, the remover takes a fence number
+/// 2. After the commit, and before the removal is acknowledged (for garbage collection, which acknowledges
+///    nothing: once per batch, before it condemns a blob), the remover takes a fence number
 ///    (`nextval('cache_fence')`) and announces it (`'f <n>'`), then waits until every instance with a live
 ///    lease in `cache_members` has acknowledged a fence ≥ n. Notifications arrive in commit order, and any
 ///    fence ≥ n committed after the removal did, so an instance that acknowledged it has evicted the entry.
@@ -56,6 +57,17 @@ extension PostgresMetadataStore {
             }
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(20))
+        }
+    }
+
+    /// Waits for the caches once after link removals made without waiting (garbage collection's batch).
+    func settleRemovals() async throws {
+        guard unsettledRemovals.withLock({ pending in defer { pending = false }; return pending }) else { return }
+        do {
+            try await awaitRemoval()
+        } catch {
+            unsettledRemovals.withLock { $0 = true }
+            throw error
         }
     }
 

@@ -2,6 +2,7 @@ import BerthCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Metadata in PostgreSQL, shared by several Berth instances. Every write that SQLite makes atomic by having a
 /// single writer is a transaction here; races between instances (two pushes of one blob or tag) are absorbed
@@ -15,6 +16,8 @@ public final class PostgresMetadataStore: Sendable {
     let logger: Logger
     /// Blob sizes for the HEAD and GET hot path, when `configuration.blobCache` is on.
     let blobCache: BlobSizeCache?
+    /// Link removals whose invalidation no fence has awaited yet (PostgresMetadataStore+Invalidation).
+    let unsettledRemovals = Mutex(false)
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "berth.postgres")) {
         self.configuration = configuration

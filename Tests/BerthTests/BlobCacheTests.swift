@@ -17,11 +17,13 @@ extension MetadataStoreBehaviourTests {
                 // Visible at once elsewhere (misses are never cached), then cached on b and c.
                 for store in [b, c] { #expect(try await store.blobSize(blob, in: repo) == Int64(round + 1)) }
                 #expect(try await Self.cached(blob, in: repo, by: b) == Int64(round + 1))
-                // Removed through a (by the API on odd rounds, by garbage collection on even ones).
+                // Removed through a: by the API on odd rounds (settled before it returns), by garbage
+                // collection on even ones (settled once its blob phase starts, before any blob is condemned).
                 if round % 2 == 1 {
                     #expect(try await a.removeBlob(blob, from: repo))
                 } else {
                     #expect(try await a.collectLink(blob, in: repo, before: a.clock() + 60_000))
+                    #expect(try await a.unlinkedBlobs().contains { $0.digest == blob })
                 }
                 for store in [b, c, a] { #expect(try await store.blobSize(blob, in: repo) == nil, "round \(round)") }
             }
