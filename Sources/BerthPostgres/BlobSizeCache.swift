@@ -72,6 +72,4 @@ final class BlobSizeCache: Sendable {
             state.validUntil = nil
         }
     }
-
-    var count: Int { state.withLock { $0.entries.count } }
 }

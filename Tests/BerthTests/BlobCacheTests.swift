@@ -53,6 +53,29 @@ extension MetadataStoreBehaviourTests {
         }
     }
 
+    @Test func blobCacheDropsReadsOverlappingAnEviction() {
+        let cache = BlobSizeCache()
+        cache.extend(until: .now + .seconds(60))
+        // A read began, an eviction of its key arrived meanwhile: what it read may be stale, so it is not kept.
+        let early = cache.ticket()!
+        cache.evict("r d")
+        cache.store("r d", 5, early)
+        #expect(cache.size("r d") == nil)
+        let late = cache.ticket()!
+        cache.store("r d", 5, late)
+        #expect(cache.size("r d") == 5)
+    }
+
+    @Test func blobCacheAnswersOnlyWithinItsLease() async throws {
+        let cache = BlobSizeCache()
+        #expect(cache.ticket() == nil)
+        cache.extend(until: .now + .milliseconds(100))
+        cache.store("r d", 5, cache.ticket()!)
+        #expect(cache.size("r d") == 5)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(cache.size("r d") == nil && cache.ticket() == nil)
+    }
+
     @Test func blobCacheChannelFitsAnIdentifier() throws {
         for schema in [nil, "berth", String(repeating: "s", count: 51), String(repeating: "s", count: 63)] {
             var configuration = try PostgresMetadataStore.Configuration(url: "postgres://berth@127.0.0.1:1/berth")
