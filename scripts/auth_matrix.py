@@ -14,7 +14,7 @@ usage: scripts/auth_matrix.py [PATH_TO_BERTH]
 import os, shutil, sys, tempfile, traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest import admin as admin_checks, common, harness, matrix, tokens  # noqa: E402
+from authtest import admin as admin_checks, common, credentials, harness, matrix, throttling, tokens  # noqa: E402
 
 
 def config(mode, attempts=100000):
@@ -54,6 +54,8 @@ def run_mode(binary, work, mode, report):
         admin_checks.admin_api(reg, principals, secrets)
         report.section = f"{mode} audit"
         admin_checks.audit(reg, principals)
+        report.section = f"{mode} credentials"
+        credentials.credentials(reg, principals, secrets)
         report.check(b.proc.poll() is None, "berth still running at the end")
     finally:
         b.stop()
@@ -74,7 +76,7 @@ def main():
             except Exception:  # a crash of the check itself, or a server that stopped answering
                 report.check(False, f"{mode} run completed", traceback.format_exc())
         try:
-            tokens.throttling(binary, work, report, config("basic", attempts=3))
+            throttling.throttling(binary, work, report, config("basic", attempts=3))
         except Exception:
             report.check(False, "throttling run completed", traceback.format_exc())
     finally:

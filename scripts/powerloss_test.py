@@ -7,12 +7,16 @@ before the response's first byte was written to the client's socket:
   - every file the request wrote under the data root (blobs, staged uploads, the SQLite WAL and database) was
     fsync'd or fdatasync'd after its last write;
   - every rename into place was followed by an fsync of the target's folder;
-  - every folder created was followed by an fsync of its parent;
+  - every folder created was followed by an fsync of its parent, the data root's own creation (and its missing
+    parents') included: Berth starts on a root that does not exist yet;
   - every new file created with O_EXCL that stays in place (a resumable upload) was followed by an fsync of
     its folder;
   - the metadata commit happened at all (the WAL was written), so the check cannot pass vacuously.
 
-usage: scripts/powerloss_test.py PATH_TO_BERTH [--rounds N] [--expect-violations] [-- extra berth serve args]
+usage: scripts/powerloss_test.py PATH_TO_BERTH [--rounds N] [--expect-violations] [--stale-blob-folder]
+                                 [-- extra berth serve args]
+With --stale-blob-folder, the root exists with the first blob's folder made and never synced, as after a crash
+between a mkdir and its sync: Berth must still sync its parent before acknowledging a blob renamed into it.
 With --expect-violations (used with `-- --no-fsync`), it succeeds only when violations are found: proof that
 the check can fail.
 """
@@ -28,14 +32,14 @@ def sha256(data):
 
 
 class Berth:
-    """Berth under strace, on a fresh root."""
+    """Berth under strace, on a root that does not exist yet (two levels of it), or with --stale-blob-folder on
+    one holding an unsynced blob folder."""
 
-    def __init__(self, binary, extra, first_blob):
+    def __init__(self, binary, extra, first_blob, stale_folder=False):
         self.work = os.path.realpath(tempfile.mkdtemp(prefix="berth-powerloss."))
-        self.root = os.path.join(self.work, "data")
-        # The folder of the first blob already exists, never synced, as after a crash between a mkdir and its
-        # sync: Berth must still sync its parent before acknowledging a blob renamed into it.
-        os.makedirs(os.path.join(self.root, "blobs", "sha256", hashlib.sha256(first_blob).hexdigest()[:2]))
+        self.root = os.path.join(self.work, "new", "data")
+        if stale_folder:
+            os.makedirs(os.path.join(self.root, "blobs", "sha256", hashlib.sha256(first_blob).hexdigest()[:2]))
         self.trace = os.path.join(self.work, "trace.txt")
         self.log = open(os.path.join(self.work, "berth.log"), "w")
         self.proc = subprocess.Popen(
@@ -180,7 +184,7 @@ def parse_trace(path):
     return events
 
 
-def check(events, root, requests):
+def check(events, root, requests, work=None):
     """Returns (checked count, violations) for the 2xx requests, each judged on its own trace window."""
     # The response to each request: the first write to its connection that starts an HTTP response.
     responses = {}
@@ -197,6 +201,7 @@ def check(events, root, requests):
         if name == "fsync" and fd and result == 0:
             dir_syncs.setdefault(fd.group(2), []).append(i)
     violations, checked, start = [], 0, 0
+    made = folders_made(events, work or root)
     for desc, method, status, port, commits in requests:
         end = responses.get(port)
         if end is None:
@@ -206,8 +211,28 @@ def check(events, root, requests):
             checked += 1
             violations += [f"{desc}: {v}" for v in judge(events[start:end], root, commits)]
             violations += [f"{desc}: {v}" for v in folders_durable(events[start:end], root, dir_syncs, end)]
+            violations += [f"{desc}: {v}" for v in made_durable(made, dir_syncs, end, work or root)]
         start = end + 1
     return checked, violations
+
+
+def folders_made(events, work):
+    """Every folder created under the test's folder, whenever (at startup too), with its trace position."""
+    made = []
+    for i, (_, name, text, result) in enumerate(events):
+        if name in ("mkdir", "mkdirat") and result == 0:
+            paths = STRINGS.findall(text)
+            if paths and paths[0].startswith(work + "/"):
+                made.append((i, paths[0]))
+    return made
+
+
+def made_durable(made, dir_syncs, end, work):
+    """Each folder made before this response (the data root's own creation included) must have had its parent
+    synced after its mkdir and before the response: every acknowledged write beneath it depends on it."""
+    return [f"folder {os.path.relpath(path, work)} was made (trace line {i}) but its parent was never synced "
+            "before this response"
+            for i, path in made if i < end and not any(i < p < end for p in dir_syncs.get(os.path.dirname(path), []))]
 
 
 def folders_durable(window, root, dir_syncs, end):
@@ -278,18 +303,23 @@ def main():
     parser.add_argument("berth")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--expect-violations", action="store_true")
+    parser.add_argument("--stale-blob-folder", action="store_true")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if shutil.which("strace") is None:
         raise SystemExit("powerloss: strace is not installed (Debian package strace)")
     first_blob = os.urandom(64 * 1024)
-    berth = Berth(os.path.realpath(args.berth), extra, first_blob)
+    berth = Berth(os.path.realpath(args.berth), extra, first_blob, args.stale_blob_folder)
     try:
         requests = run_workload(berth, args.rounds, first_blob)
     finally:
         berth.stop()
-    checked, violations = check(parse_trace(berth.trace), berth.root, requests)
+    events = parse_trace(berth.trace)
+    checked, violations = check(events, berth.root, requests, berth.work)
+    made = folders_made(events, berth.work)
+    if not args.stale_blob_folder and not any(path == berth.root for _, path in made):
+        violations.append("the trace shows no mkdir of the data root: the check could not see its creation")
     kinds = sorted({r[0] for r in requests if 200 <= r[2] < 300})
     minimum = 15 * args.rounds
     print(f"powerloss: {checked} acknowledged writes checked ({len(kinds)} kinds), {len(violations)} violations")

@@ -18,6 +18,12 @@ extension AccessControl {
             case "registry" where scope.name == "catalog":
                 // Anyone may list; the list shows only what the caller may pull.
                 granted = scope.actions.filter { $0 == "*" }
+            case "admin":
+                // Only what both the user and the credential asking may do on the admin API.
+                if scope.actions.contains("*"), let admin = AdminScope(area: scope.name), principal.within(admin),
+                   view.mayAdminister(principal, admin) {
+                    granted = ["*"]
+                }
             default:
                 break
             }
@@ -27,24 +33,34 @@ extension AccessControl {
 
     /// A refresh (offline) token for a user who logged in with a password.
     public func issueRefreshToken(for principal: Principal, expiresIn: Duration) async throws -> String? {
-        guard let user = principal.user, principal.tokenID == nil else { return nil }
+        guard let user = principal.user, principal.credential == .password,
+              let passwordHash = passwordHash(of: user, view) else { return nil }
         let id = Secrets.id(), secret = Secrets.secret()
         try await store.addRefreshToken(RefreshTokenRecord(
-            id: id, user: user, secretHash: Secrets.hash(secret),
+            id: id, user: user, secretHash: Self.refreshHash(secret, passwordHash),
             expiresAt: Date().addingTimeInterval(Double(expiresIn.components.seconds))))
         return Secrets.compose("berthr", id: id, secret: secret)
     }
 
-    /// The user a refresh token stands for, while it is live and its user exists.
+    /// A refresh token's stored hash covers its user's password hash at issue: once the password changes,
+    /// wherever (Berth's store, or the htpasswd file edited by hand), the token no longer matches. The store's
+    /// own password change also deletes them; an htpasswd file has no such hook.
+    static func refreshHash(_ secret: String, _ passwordHash: String) -> String {
+        Secrets.hash(secret + "\u{0}" + passwordHash)
+    }
+
+    /// The user a refresh token stands for, while it is live, its user exists and has the same password.
     public func redeemRefreshToken(_ text: String, address: String?) async throws -> Principal {
         let key = address.map { "address:" + $0 }
-        if let key, let wait = throttle.retryAfter(key) { throw AccessError.throttled(retryAfter: wait) }
+        if let key, let wait = addressThrottle.retryAfter(key) { throw AccessError.throttled(retryAfter: wait) }
+        let view = self.view
         if let (id, secret) = Secrets.parse("berthr", text), let record = try await store.refreshToken(id),
-           record.expiresAt > Date(), Secrets.constantTimeEqual(record.secretHash, Secrets.hash(secret)),
+           record.expiresAt > Date(), let passwordHash = passwordHash(of: record.user, view),
+           Secrets.constantTimeEqual(record.secretHash, Self.refreshHash(secret, passwordHash)),
            let principal = principal(subject: record.user, tokenID: nil) {
             return principal
         }
-        if let key { throttle.fail(key) }
+        if let key { addressThrottle.fail(key) }
         record(Caller(user: nil, address: address), "login.failed", "refresh token", outcome: "denied")
         throw AccessError.unauthenticated("invalid refresh token")
     }

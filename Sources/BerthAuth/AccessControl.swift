@@ -11,8 +11,12 @@ public struct AccessSettings: Sendable {
     /// Users of an htpasswd file, and which of them are global administrators.
     public var htpasswdPath: String?
     public var htpasswdAdmins: Set<String> = []
-    /// Failed logins per user, and per client address, within `lockoutWindow` before 429s.
+    /// Failed logins per user from one client address within `lockoutWindow` before 429s. Keyed by user and
+    /// address together, so nobody can lock a named CI user out from another address.
     public var lockoutAttempts = 5
+    /// Failed logins per client address, whatever the user names, before 429s (a higher limit; nil: 4 × the
+    /// per-user limit).
+    public var lockoutAddressAttempts: Int?
     public var lockoutWindow: Duration = .seconds(60)
 
     public init() {}
@@ -26,7 +30,9 @@ public final class AccessControl: Sendable {
     let settings: AccessSettings
     let audit: any AuditRecorder
     let logger: Logger
+    /// Failed logins by user and address, and by address alone.
     let throttle: Throttle
+    let addressThrottle: Throttle
     private let state: Mutex<State>
 
     /// bcrypt cost of passwords Berth sets.
@@ -36,8 +42,9 @@ public final class AccessControl: Sendable {
 
     private struct State {
         var view: AccessView
-        /// SHA-256 of `user \0 password` → the principal it authenticated, for this generation only.
-        var logins: [String: Principal] = [:]
+        /// SHA-256 of `user \0 password` → the principal it authenticated and until when (an access token's
+        /// expiry), for this generation only.
+        var logins: [String: (principal: Principal, until: Date)] = [:]
     }
 
     public init(store: any AccessStore, settings: AccessSettings = .init(), audit: any AuditRecorder = NoAudit(),
@@ -47,6 +54,8 @@ public final class AccessControl: Sendable {
         self.audit = audit
         self.logger = logger
         throttle = Throttle(attempts: settings.lockoutAttempts, window: settings.lockoutWindow)
+        addressThrottle = Throttle(attempts: settings.lockoutAddressAttempts ?? 4 * settings.lockoutAttempts,
+                                   window: settings.lockoutWindow)
         let view = try await Self.load(store, settings, logger)
         state = Mutex(State(view: view))
     }
@@ -79,45 +88,59 @@ public final class AccessControl: Sendable {
 
     // MARK: - Authentication
 
-    /// Checks a user name and password, or an access token given as the password.
+    /// Checks a user name and password, or an access token given as the password. Failures are counted per
+    /// user and address, and per address (a higher limit); past either, the caller waits.
     public func authenticate(username: String, password: String, address: String?) async throws(AccessError) -> Principal {
-        let keys = ["user:" + username] + (address.map { ["address:" + $0] } ?? [])
-        for key in keys {
-            if let wait = throttle.retryAfter(key) {
-                record(Caller(user: nil, address: address), "login.throttled", username, outcome: "denied")
-                throw .throttled(retryAfter: wait)
-            }
+        let userKey = "user:" + username + (address.map { "@" + $0 } ?? "")
+        let addressKey = address.map { "address:" + $0 }
+        if let wait = throttle.retryAfter(userKey) ?? addressKey.flatMap({ addressThrottle.retryAfter($0) }) {
+            record(Caller(user: nil, address: address), "login.throttled", username, outcome: "denied")
+            throw .throttled(retryAfter: wait)
         }
         let cacheKey = Secrets.hex(SHA256.hash(data: Data((username + "\u{0}" + password).utf8)))
-        if let known = state.withLock({ $0.logins[cacheKey] }) { return known }
+        // A cached login holds only until its token expires: the cache must never outlive the credential.
+        if let known = state.withLock({ $0.logins[cacheKey] }), known.until > Date() { return known.principal }
         let view = self.view
-        guard let principal = await verify(username, password, view) else {
-            for key in keys { throttle.fail(key) }
+        guard let (principal, until) = await verify(username, password, view) else {
+            throttle.fail(userKey)
+            if let addressKey { addressThrottle.fail(addressKey) }
             record(Caller(user: nil, address: address), "login.failed", username, outcome: "denied")
             throw .unauthenticated("invalid username or password")
         }
-        throttle.succeed(keys[0])
+        throttle.succeed(userKey)
         state.withLock { state in
             guard state.view.data.generation == view.data.generation else { return }
             if state.logins.count >= 10_000 { state.logins.removeAll() }
-            state.logins[cacheKey] = principal
+            state.logins[cacheKey] = (principal, until)
         }
         return principal
     }
 
-    private func verify(_ username: String, _ password: String, _ view: AccessView) async -> Principal? {
+    /// The principal these credentials stand for, and until when they do.
+    func verify(_ username: String, _ password: String, _ view: AccessView) async -> (Principal, Date)? {
         if let (id, secret) = Secrets.parse("berth", password) {
             guard let token = view.data.tokens[id], token.expiresAt > Date(),
                   Secrets.constantTimeEqual(token.secretHash, Secrets.hash(secret)) else { return nil }
             let user = view.user(token.user)
             guard user.exists else { return nil }
-            return Principal(user: token.user, isAdmin: user.admin, tokenID: id, tokenScopes: token.scopes)
+            return (Principal(user: token.user, isAdmin: user.admin, tokenID: id, tokenScopes: token.scopes), token.expiresAt)
         }
+        guard await verifyPassword(username, password, view) else { return nil }
+        return (Principal(user: username, isAdmin: view.user(username).admin), .distantFuture)
+    }
+
+    /// Whether `password` is the user's password (never an access token).
+    func verifyPassword(_ username: String, _ password: String, _ view: AccessView) async -> Bool {
         let hash = view.data.users[username]?.passwordHash ?? view.htpasswd[username]
         // A missing user still costs a bcrypt, so timing does not tell which names exist.
         let matches = await Self.bcryptVerify(password, hash: hash ?? Self.decoyHash)
-        guard let hash, !hash.isEmpty, matches else { return nil }
-        return Principal(user: username, isAdmin: view.user(username).admin)
+        guard let hash, !hash.isEmpty, matches else { return false }
+        return true
+    }
+
+    /// The current password hash of a user (Berth's store first, then htpasswd), to bind refresh tokens to it.
+    func passwordHash(of user: String, _ view: AccessView) -> String? {
+        view.data.users[user]?.passwordHash ?? view.htpasswd[user]
     }
 
     /// A hash of a random password at Berth's cost, verified against for unknown users.

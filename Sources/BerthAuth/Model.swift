@@ -44,20 +44,30 @@ public struct AccessTokenRecord: Sendable, Equatable, Codable {
     public var expiresAt: Date
     /// SHA-256 of the secret, hex. Never sent out.
     public var secretHash: String
+    /// When it was revoked; revoked tokens stay listed (saying so) until purged.
+    public var revokedAt: Date?
 
-    public init(id: String, user: String, scopes: [TokenScope], createdAt: Date, expiresAt: Date, secretHash: String) {
+    public init(id: String, user: String, scopes: [TokenScope], createdAt: Date, expiresAt: Date, secretHash: String,
+                revokedAt: Date? = nil) {
         self.id = id
         self.user = user
         self.scopes = scopes
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.secretHash = secretHash
+        self.revokedAt = revokedAt
+    }
+
+    /// `active`, `expired` or `revoked`, as listings show it.
+    public func state(at now: Date = Date()) -> String {
+        revokedAt != nil ? "revoked" : expiresAt <= now ? "expired" : "active"
     }
 }
 
-/// What an access token may reach: one repository, or every repository of a namespace, with some actions.
+/// What an access token may reach: one repository, or every repository of a namespace, with some actions; or
+/// a part of the admin API (`kind == .admin`, `name` its area, no actions; see `AdminScope`).
 public struct TokenScope: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Codable { case repository, namespace }
+    public enum Kind: String, Sendable, Codable { case repository, namespace, admin }
     public var kind: Kind
     public var name: String
     public var actions: Set<Action>
@@ -68,8 +78,24 @@ public struct TokenScope: Sendable, Equatable, Hashable, Codable, CustomStringCo
         self.actions = actions
     }
 
-    /// `repository:team/app:pull,push` or `namespace:team:pull`; `*` means every action.
+    public init(_ admin: AdminScope) {
+        self.init(kind: .admin, name: admin.area, actions: [])
+    }
+
+    /// The admin scope this is, if it is one.
+    public var admin: AdminScope? { kind == .admin ? AdminScope(area: name) : nil }
+
+    /// `repository:team/app:pull,push` or `namespace:team:pull`; `*` means every action. Or an admin scope:
+    /// `admin:users`, `admin:namespace:team`, ….
     public init(parsing text: String) throws(AccessError) {
+        if text.hasPrefix("admin:") {
+            guard let admin = AdminScope(area: String(text.dropFirst("admin:".count))) else {
+                throw .invalid("unknown admin scope \(text.prefix(100)) (admin:users, admin:tokens, admin:audit, admin:gc, "
+                               + "admin:namespaces or admin:namespace:NAME)")
+            }
+            self.init(admin)
+            return
+        }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, let kind = Kind(rawValue: String(parts[0])) else {
             throw .invalid("a token scope is repository:NAME:ACTIONS or namespace:NAME:ACTIONS, got \(text)")
@@ -78,6 +104,7 @@ public struct TokenScope: Sendable, Equatable, Hashable, Codable, CustomStringCo
         switch kind {
         case .repository: guard (try? RepositoryName(validating: name)) != nil else { throw .invalid("invalid repository name \(name)") }
         case .namespace: guard Namespaces.isValidName(name) else { throw .invalid("invalid namespace name \(name)") }
+        case .admin: throw .invalid("an admin scope is admin:AREA, got \(text)")
         }
         var actions = Set<Action>()
         for word in parts[2].split(separator: ",") {
@@ -93,13 +120,32 @@ public struct TokenScope: Sendable, Equatable, Hashable, Codable, CustomStringCo
         self.init(kind: kind, name: name, actions: actions)
     }
 
-    public var description: String { "\(kind.rawValue):\(name):\(actions.sorted().map(\.rawValue).joined(separator: ","))" }
+    public var description: String {
+        kind == .admin ? "admin:\(name)" : "\(kind.rawValue):\(name):\(actions.sorted().map(\.rawValue).joined(separator: ","))"
+    }
 
     /// The actions this scope allows on `repository`.
     func actions(on repository: RepositoryName) -> Set<Action> {
         switch kind {
         case .repository: name == repository.value ? actions : []
         case .namespace: name == Namespaces.of(repository) ? actions : []
+        case .admin: []
+        }
+    }
+
+    /// Whether holding the scopes `held` allows everything this scope allows (a token minted by a token may
+    /// not reach further than its maker).
+    public func isCovered(by held: [TokenScope]) -> Bool {
+        switch kind {
+        case .admin:
+            guard let admin else { return false }
+            return held.contains { $0.admin?.covers(admin) == true }
+        case .repository:
+            guard let repository = try? RepositoryName(validating: name) else { return false }
+            return actions.isSubset(of: held.reduce(into: Set<Action>()) { $0.formUnion($1.actions(on: repository)) })
+        case .namespace:
+            return actions.isSubset(of: held.filter { $0.kind == .namespace && $0.name == name }
+                .reduce(into: Set<Action>()) { $0.formUnion($1.actions) })
         }
     }
 }

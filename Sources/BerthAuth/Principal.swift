@@ -1,12 +1,23 @@
 import BerthCore
 
 /// An authenticated caller (or the anonymous one) and the limits on what it may do.
+///
+/// The rule on every surface: no credential does more than its scopes say. A password login may do what its
+/// user may; an access token only what its scopes name; a registry token only what its `access` claim grants
+/// (and, when it was issued to an access token, that token's scopes too).
 public struct Principal: Sendable, Hashable {
+    /// How the caller proved who it is.
+    public enum Credential: Sendable, Hashable {
+        case none, password, accessToken, registryToken
+    }
+
     public var user: String?
     public var isAdmin: Bool
     /// Set when the caller authenticated with an access token: its id and scopes.
     public var tokenID: String?
     public var tokenScopes: [TokenScope]?
+    /// Set when a registry token authenticated the caller: what its `access` claim grants.
+    public var registryScopes: [TokenScope]?
 
     public init(user: String?, isAdmin: Bool = false, tokenID: String? = nil, tokenScopes: [TokenScope]? = nil) {
         self.user = user
@@ -18,6 +29,42 @@ public struct Principal: Sendable, Hashable {
     public static let anonymous = Principal(user: nil)
 
     public var isAnonymous: Bool { user == nil }
+
+    public var credential: Credential {
+        if user == nil { return .none }
+        if registryScopes != nil { return .registryToken }
+        return tokenID != nil ? .accessToken : .password
+    }
+
+    /// The same caller, authenticated by a registry token granting `scopes`.
+    public func presenting(registryScopes scopes: [TokenScope]) -> Principal {
+        var copy = self
+        copy.registryScopes = scopes
+        return copy
+    }
+
+    /// Whether the caller's credentials (not its user's rights: those are checked apart) reach `scope`.
+    public func within(_ scope: TokenScope) -> Bool {
+        (tokenScopes.map { scope.isCovered(by: $0) } ?? true) && (registryScopes.map { scope.isCovered(by: $0) } ?? true)
+    }
+
+    /// Whether the caller's credentials name anything in `namespace` (a repository or the namespace itself, or
+    /// its administration).
+    public func reaches(namespace: String) -> Bool {
+        func names(_ scopes: [TokenScope]) -> Bool {
+            scopes.contains { scope in
+                switch scope.kind {
+                case .repository: scope.name.prefix { $0 != "/" } == namespace
+                case .namespace: scope.name == namespace
+                case .admin: scope.admin.map { $0.covers(.namespace(namespace)) } ?? false
+                }
+            }
+        }
+        return (tokenScopes.map(names) ?? true) && (registryScopes.map(names) ?? true)
+    }
+
+    /// Whether the caller's credentials reach this part of the admin API.
+    public func within(_ admin: AdminScope) -> Bool { !isAnonymous && within(TokenScope(admin)) }
 
     public func caller(address: String?) -> Caller {
         Caller(user: user, tokenID: tokenID, address: address)
@@ -68,6 +115,14 @@ public struct AccessView: Sendable {
     public func role(_ principal: Principal, in namespace: String) -> Role? {
         if principal.isAdmin { return .admin }
         return principal.user.flatMap { data.members[namespace]?[$0] }
+    }
+
+    /// Whether the principal's user may do what `scope` covers on the admin API (its credential is checked apart):
+    /// administrators anything; a namespace's maintainers and admins that namespace.
+    public func mayAdminister(_ principal: Principal, _ scope: AdminScope) -> Bool {
+        if principal.isAdmin { return true }
+        if case .namespace(let name) = scope, let role = role(principal, in: name) { return role >= .maintainer }
+        return scope == .tokens && !principal.isAnonymous
     }
 
     /// Whether the principal may see a namespace at all (public, or any role in it).

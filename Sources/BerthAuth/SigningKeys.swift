@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthFilesystem
 import Crypto
 import Foundation
 import JWTKit
@@ -55,23 +56,20 @@ public enum SigningKeys {
         }
     }
 
-    /// A key id from the public key: the first 16 bytes of its SHA-256, base32-like hex.
+    /// A key id from the public key: the first 12 bytes of its SHA-256, in hex (24 characters). Kept at 12:
+    /// a longer id would rename every key already in use, and tokens name their key by it.
     static func kid(of key: ES256PrivateKey) throws -> String {
         let pem = key.publicKey.pemRepresentation
         return Secrets.hex(SHA256.hash(data: Data(pem.utf8)).prefix(12))
     }
 
     private static func prepare(_ folder: String) throws {
-        if !FileManager.default.fileExists(atPath: folder) {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-            try syncFolder((folder as NSString).deletingLastPathComponent)
-        }
-        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
+        // Missing ancestors too (a `auth.token.keys` outside the root): the keys must survive a power loss.
+        try DurableFolders.make(folder, mode: 0o700)
     }
 
     /// Writes through a temporary file, synced, renamed into place, with the folder synced.
-    static func writeDurably(_ data: Data, to path: String, mode: mode_t) throws {
+    public static func writeDurably(_ data: Data, to path: String, mode: mode_t) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }

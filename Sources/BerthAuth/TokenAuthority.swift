@@ -34,7 +34,15 @@ public struct VerifiedToken: Sendable {
     /// Repository name → actions granted.
     public var repositories: [String: Set<Action>]
     public var catalog: Bool
+    /// Admin API areas granted (`users`, `namespace:team`, …; see `AdminScope`).
+    public var admin: Set<String> = []
     public var expiresAt: Date
+
+    /// The grants as token scopes: what a caller presenting this token may reach, and nothing more.
+    public var scopes: [TokenScope] {
+        repositories.map { TokenScope(kind: .repository, name: $0.key, actions: $0.value) }
+            + admin.sorted().map { TokenScope(kind: .admin, name: $0, actions: []) }
+    }
 }
 
 /// Issues (token mode) and verifies (token and external modes) registry tokens.
@@ -57,60 +65,37 @@ public final class TokenAuthority: Sendable {
     }
 
     public let settings: Settings
-    let keys: JWTKeyCollection
-    private let signing: Mutex<String?>
-    /// The key files last loaded, to notice `berth key rotate`.
-    private let keyFiles = Mutex<[String]>([])
-    var signingKID: String? { signing.withLock { $0 } }
+    /// Where the keys come from, to rebuild them on reload.
+    let source: KeySource
+    /// The verifying (and, in token mode, signing) keys. Replaced whole on reload, so a removed key stops
+    /// verifying at once.
+    let keySet: Mutex<KeySet>
     /// Verified tokens by their text, until they expire: a request pays a dictionary lookup, not an ECDSA check.
-    private let verified = Mutex<[String: VerifiedToken]>([:])
+    /// Emptied whenever the keys change.
+    let verified = Mutex<[String: VerifiedToken]>([:])
+    /// When an unknown key id last made an external issuer's keys reload (at most one reload per `kidReloadEvery`).
+    let lastKidReload = Mutex<ContinuousClock.Instant?>(nil)
+    static let kidReloadEvery: Duration = .seconds(30)
 
-    init(settings: Settings, keys: JWTKeyCollection, signingKID: String?) {
+    var keys: JWTKeyCollection { keySet.withLock { $0.collection } }
+    var signingKID: String? { keySet.withLock { $0.signingKID } }
+
+    init(settings: Settings, source: KeySource, keys: KeySet) {
         self.settings = settings
-        self.keys = keys
-        signing = Mutex(signingKID)
-    }
-
-    /// Picks up keys added to the folder (`berth key rotate`): the newest signs from now on.
-    public func reloadKeys(folder: String) async throws {
-        guard signingKID != nil else { return }
-        keyFiles.withLock { $0 = SigningKeys.fileNames(folder) }
-        let loaded = try SigningKeys.load(folder: folder)
-        for key in loaded { await keys.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid)) }
-        signing.withLock { $0 = loaded.last?.kid }
-    }
-
-    /// Reloads the keys when the folder's key files changed since the last load. Cheap: one folder listing.
-    public func reloadKeysIfChanged(folder: String) async throws {
-        guard signingKID != nil, keyFiles.withLock({ $0 }) != SigningKeys.fileNames(folder) else { return }
-        try await reloadKeys(folder: folder)
+        self.source = source
+        keySet = Mutex(keys)
     }
 
     /// Berth's own token service, signing with the newest key of `keysFolder` (made on first start).
     public static func issuing(keysFolder: String, settings: Settings) async throws -> TokenAuthority {
-        let collection = JWTKeyCollection()
-        let loaded = try SigningKeys.load(folder: keysFolder)
-        for key in loaded { await collection.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid)) }
-        let authority = TokenAuthority(settings: settings, keys: collection, signingKID: loaded.last?.kid)
-        authority.keyFiles.withLock { $0 = SigningKeys.fileNames(keysFolder) }
-        return authority
+        let source = KeySource.folder(keysFolder)
+        return TokenAuthority(settings: settings, source: source, keys: try await source.load())
     }
 
     /// Verifies tokens of an external issuer, from a JWKS file or a PEM public key or certificate.
     public static func external(jwks: String?, certificate: String?, settings: Settings) async throws -> TokenAuthority {
-        let collection = JWTKeyCollection()
-        if let jwks { try await collection.add(jwksJSON: String(contentsOfFile: jwks, encoding: .utf8)) }
-        if let certificate {
-            let pem = try String(contentsOfFile: certificate, encoding: .utf8)
-            if let key = (try? ES256PublicKey(certificate: pem)) ?? (try? ES256PublicKey(pem: pem)) {
-                await collection.add(ecdsa: key)
-            } else if let key = try? Insecure.RSA.PublicKey(certificatePEM: pem) {
-                await collection.add(rsa: key, digestAlgorithm: .sha256)
-            } else {
-                await collection.add(rsa: try Insecure.RSA.PublicKey(pem: pem), digestAlgorithm: .sha256)
-            }
-        }
-        return TokenAuthority(settings: settings, keys: collection, signingKID: nil)
+        let source = KeySource.external(jwks: jwks, certificate: certificate)
+        return TokenAuthority(settings: settings, source: source, keys: try await source.load())
     }
 
     /// Signs a token for `subject` (empty for anonymous) granting `access`.
@@ -134,23 +119,26 @@ public final class TokenAuthority: Sendable {
         if let known = verified.withLock({ $0[token] }) {
             return known.expiresAt > now ? known : nil
         }
-        guard token.utf8.count <= 16_384, let claims = try? await keys.verify(token, as: RegistryClaims.self) else { return nil }
+        guard token.utf8.count <= 16_384, let claims = await claims(of: token) else { return nil }
         let leeway = Double(settings.leeway.components.seconds)
         guard claims.iss.value == settings.issuer, claims.aud.value.contains(settings.service),
               claims.exp.value.addingTimeInterval(leeway) > now,
               (claims.nbf?.value ?? .distantPast) <= now.addingTimeInterval(leeway) else { return nil }
         var repositories: [String: Set<Action>] = [:]
         var catalog = false
+        var admin = Set<String>()
         for entry in claims.access ?? [] {
             if entry.type == "repository" {
                 let actions = entry.actions.contains("*") ? Set(Action.allCases) : Set(entry.actions.compactMap(Action.init(rawValue:)))
                 repositories[entry.name, default: []].formUnion(actions)
             } else if entry.type == "registry", entry.name == "catalog", entry.actions.contains("*") {
                 catalog = true
+            } else if entry.type == "admin", entry.actions.contains("*"), AdminScope(area: entry.name) != nil {
+                admin.insert(entry.name)
             }
         }
         let result = VerifiedToken(subject: claims.sub.value, tokenID: claims.berthToken, repositories: repositories,
-                                   catalog: catalog, expiresAt: claims.exp.value.addingTimeInterval(leeway))
+                                   catalog: catalog, admin: admin, expiresAt: claims.exp.value.addingTimeInterval(leeway))
         verified.withLock { cache in
             if cache.count >= 10_000 { cache = cache.filter { $0.value.expiresAt > now } }
             if cache.count < 10_000 { cache[token] = result }

@@ -6,6 +6,8 @@ import NIOCore
 public struct BerthRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     let peer: SocketAddress?
+    /// The client's address as a trusted proxy reported it (`X-Forwarded-For`), set by `ClientAddressMiddleware`.
+    var forwardedAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -13,5 +15,5 @@ public struct BerthRequestContext: RequestContext {
     }
 
     /// Formatted only when asked (logins, audit records): most requests never need it.
-    public var remoteAddress: String? { peer?.ipAddress }
+    public var remoteAddress: String? { forwardedAddress ?? peer?.ipAddress }
 }

@@ -2,6 +2,7 @@ import HTTPTypes
 
 extension HTTPField.Name {
     static let dockerContentDigest = Self("Docker-Content-Digest")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
     static let dockerUploadUUID = Self("Docker-Upload-UUID")!
     static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
     static let ociSubject = Self("OCI-Subject")!

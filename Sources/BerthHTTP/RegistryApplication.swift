@@ -1,5 +1,6 @@
 import BerthAuth
 import BerthCore
+import BerthWire
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -21,6 +22,8 @@ public struct HTTPOptions: Sendable {
     public var healthTimeout: Duration
     /// `/healthz` reuses a result this long, so frequent probes do not each reach the stores.
     public var healthCacheFor: Duration
+    /// Proxies whose `X-Forwarded-For` names the client (for throttling and the audit log).
+    public var trustedProxies: [IPNetwork] = []
 
     public init(host: String, port: Int, idleTimeout: Duration = .seconds(60), maxConnections: Int = 2048,
                 tls: TLSConfiguration? = nil, healthTimeout: Duration = .seconds(2), healthCacheFor: Duration = .seconds(1)) {
@@ -67,6 +70,9 @@ public enum RegistryApplication {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BerthRequestContext.self)
+        if !http.trustedProxies.isEmpty {
+            router.add(middleware: ClientAddressMiddleware(forwarded: ForwardedFor(trusted: http.trustedProxies)))
+        }
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: CommonHeadersMiddleware(accessLog: AccessLog(logger: accessLogger ?? logger)))
         let gate = Gate(mode: auth.mode, access: auth.access, tls: http.tls != nil)
@@ -114,6 +120,22 @@ struct RegistryAPIMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         return await api.respond(to: request, context: context)
+    }
+}
+
+/// Behind trusted proxies, the client is the right-most `X-Forwarded-For` address that is not one of them;
+/// from anywhere else the header is ignored. Only installed when `http.trusted_proxies` names any.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = BerthRequestContext
+    let forwarded: ForwardedFor
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let values = request.headers[values: .xForwardedFor]
+        if !values.isEmpty, let peer = context.peer?.ipAddress {
+            context.forwardedAddress = forwarded.client(peer: peer, headers: values.map { Substring($0) })
+        }
+        return try await next(request, context)
     }
 }
 

@@ -183,14 +183,15 @@ extension PostgresMetadataStore: AccessStore {
     /// `condition` is an interpolated query fragment; the rest of the statement is fixed.
     private func tokens(_ connection: PostgresConnection, where condition: PostgresQuery) async throws -> [AccessTokenRecord] {
         var sql = condition
-        sql.sql = "SELECT id, user_name, secret_hash, scopes, created_at, expires_at FROM access_tokens WHERE "
+        sql.sql = "SELECT id, user_name, secret_hash, scopes, created_at, expires_at, revoked_at FROM access_tokens WHERE "
             + condition.sql + " ORDER BY created_at DESC, id DESC"
         return try await connection.rows(sql, logger).map { row in
-            let (id, user, hash, scopes, createdAt, expiresAt) =
-                try row.decode((String, String, String, String, Int64, Int64).self)
+            let (id, user, hash, scopes, createdAt, expiresAt, revokedAt) =
+                try row.decode((String, String, String, String, Int64, Int64, Int64?).self)
             let texts = (try? JSONDecoder().decode([String].self, from: Data(scopes.utf8))) ?? []
             return AccessTokenRecord(id: id, user: user, scopes: texts.compactMap { try? TokenScope(parsing: $0) },
-                                     createdAt: Self.date(createdAt), expiresAt: Self.date(expiresAt), secretHash: hash)
+                                     createdAt: Self.date(createdAt), expiresAt: Self.date(expiresAt), secretHash: hash,
+                                     revokedAt: revokedAt.map(Self.date))
         }
     }
 }

@@ -181,13 +181,14 @@ extension SQLiteMetadataStore: AccessStore, AccessExport {
 
     private static func tokens(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> [AccessTokenRecord] {
         try Row.fetchAll(db, sql: """
-            SELECT id, user_name, secret_hash, scopes, created_at, expires_at FROM access_tokens
+            SELECT id, user_name, secret_hash, scopes, created_at, expires_at, revoked_at FROM access_tokens
             WHERE \(condition) ORDER BY created_at DESC
             """, arguments: arguments).map { row in
             let texts = (try? JSONDecoder().decode([String].self, from: Data((row["scopes"] as String).utf8))) ?? []
             return AccessTokenRecord(
                 id: row["id"], user: row["user_name"], scopes: texts.compactMap { try? TokenScope(parsing: $0) },
-                createdAt: date(row["created_at"]), expiresAt: date(row["expires_at"]), secretHash: row["secret_hash"])
+                createdAt: date(row["created_at"]), expiresAt: date(row["expires_at"]), secretHash: row["secret_hash"],
+                revokedAt: (row["revoked_at"] as Int64?).map(date))
         }
     }
 

@@ -9,27 +9,38 @@ import ServiceLifecycle
 struct AccessRefreshService: Service {
     let access: AccessControl
     let audit: AuditLog
-    /// Picks up signing keys added by `berth key rotate`.
+    /// Picks up signing keys added by `berth key rotate`, or removed.
     let authority: TokenAuthority?
-    let keysFolder: String
     let logger: Logger
+
+    /// An external issuer's keys (a JWKS file, a certificate) are re-read this often, as well as on SIGHUP and
+    /// when a token names a key id not loaded.
+    static let externalKeysEvery = 300
 
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
+                var tick = 0
                 while true {
                     try await Task.sleep(for: .seconds(1))
-                    await once()
+                    tick += 1
+                    await once(reloadExternal: tick % Self.externalKeysEvery == 0)
                 }
             }
         } catch is CancellationError {}
-        await once()
+        await once(reloadExternal: false)
     }
 
-    private func once() async {
+    private func once(reloadExternal: Bool) async {
         do {
             try await access.refreshIfChanged()
-            try await authority?.reloadKeysIfChanged(folder: keysFolder)
+            if let authority {
+                if authority.isExternal {
+                    if reloadExternal { try await authority.reloadKeys() }
+                } else {
+                    try await authority.reloadKeysIfChanged()
+                }
+            }
             try await audit.flush()
         } catch {
             logger.error("access refresh failed: \(String(reflecting: error))")
@@ -42,7 +53,6 @@ struct HangupService: Service {
     let tls: TLSCertificates?
     let access: AccessControl?
     let authority: TokenAuthority?
-    let keysFolder: String
     let logger: Logger
 
     func run() async throws {
@@ -58,7 +68,7 @@ struct HangupService: Service {
                 tls?.reload(logger: logger)
                 do {
                     try await access?.reload()
-                    try await authority?.reloadKeys(folder: keysFolder)
+                    try await authority?.reloadKeys()
                 } catch {
                     logger.error("reload failed: \(error)")
                 }

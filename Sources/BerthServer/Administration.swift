@@ -1,5 +1,6 @@
 import BerthAuth
 import BerthCore
+import BerthFilesystem
 import Foundation
 import Logging
 
@@ -61,7 +62,7 @@ public struct Administration: Sendable {
     /// The installation's root, made if missing, and a logger at `logLevel`.
     private static func prepare(_ configuration: Configuration, logLevel: Logger.Level) throws -> (String, Logger) {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try DurableFolders.make(root, durable: configuration.fsync)
         var logger = Logger(label: "berth")
         logger.logLevel = logLevel
         return (root, logger)

@@ -26,6 +26,7 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var externalCertificate: String?
     public var leeway: Duration = .seconds(60)
     public var lockoutAttempts = 5
+    public var lockoutAddressAttempts: Int?
     public var lockoutWindow: Duration = .seconds(60)
     public var tlsCertificate: String?
     public var tlsKey: String?
@@ -63,8 +64,14 @@ public struct AuthConfiguration: Sendable, Equatable {
             }
             if let lockout = file.lockout {
                 if let attempts = lockout.attempts {
-                    guard attempts > 0 else { throw ConfigurationError("auth.lockout.attempts must be positive") }
+                    guard (1...1_000_000).contains(attempts) else { throw ConfigurationError("auth.lockout.attempts is 1 to 1000000") }
                     lockoutAttempts = attempts
+                }
+                if let attempts = lockout.addressAttempts {
+                    guard (1...4_000_000).contains(attempts) else {
+                        throw ConfigurationError("auth.lockout.address_attempts is 1 to 4000000")
+                    }
+                    lockoutAddressAttempts = attempts
                 }
                 if let text = lockout.window { lockoutWindow = try Configuration.duration(text, "auth.lockout.window") }
             }
@@ -116,6 +123,8 @@ extension ConfigFile {
         struct Lockout: Decodable {
             var attempts: Int?
             var window: String?
+            var addressAttempts: Int?
+            enum CodingKeys: String, CodingKey { case attempts, window, addressAttempts = "address_attempts" }
         }
 
         var mode: String?

@@ -22,7 +22,8 @@ public enum BerthServer {
         var logger = logger
         logger.logLevel = configuration.logLevel
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Every acknowledged write of a new installation depends on the root's own creation being durable.
+        try DurableFolders.make(root, durable: configuration.fsync)
         let drivers = try await Drivers.make(configuration, root: root, logger: logger, serving: true)
         let blobs = drivers.blobs, metadata = drivers.metadata
         let sink = accessLogSink
@@ -60,14 +61,13 @@ public enum BerthServer {
                 _ = try await service.collectGarbage(configuration.gc, by: Caller(user: "@gc"))
             },
         ] } ?? []) + [
-            AccessRefreshService(access: security.access, audit: audit, authority: security.authority,
-                                 keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
-            HangupService(tls: security.tls, access: security.access, authority: security.authority,
-                          keysFolder: Security.keysFolder(configuration, root: root), logger: logger),
+            AccessRefreshService(access: security.access, audit: audit, authority: security.authority, logger: logger),
+            HangupService(tls: security.tls, access: security.access, authority: security.authority, logger: logger),
         ]
-        let http = HTTPOptions(host: configuration.host, port: configuration.port,
+        var http = HTTPOptions(host: configuration.host, port: configuration.port,
                                idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections,
                                tls: try security.tls?.serverConfiguration())
+        http.trustedProxies = configuration.trustedProxies
         return try RegistryApplication.make(
             service: service, http: http, auth: security.options, logger: logger, accessLogger: accessLogger,
             services: services, onServerRunning: onServerRunning)

@@ -18,6 +18,8 @@ public struct Configuration: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(60)
     /// Connections beyond this wait in the listen backlog until others close.
     public var maxConnections = 2048
+    /// Proxies (balancers) whose `X-Forwarded-For` names the client; nobody else's is believed.
+    public var trustedProxies: [IPNetwork] = []
     /// Upload sessions idle for longer than this are removed, with their staged bytes.
     public var uploadExpiry: Duration = .seconds(24 * 3600)
     /// How often expired uploads are looked for.
@@ -80,6 +82,14 @@ public struct Configuration: Sendable, Equatable {
             guard count > 0 else { throw ConfigurationError("http.max_connections must be positive") }
             maxConnections = count
         }
+        if let proxies = file.http?.trustedProxies {
+            trustedProxies = try proxies.map { text in
+                guard let network = IPNetwork(text) else {
+                    throw ConfigurationError("http.trusted_proxies: \(text) is not an address or CIDR network")
+                }
+                return network
+            }
+        }
         if let text = file.uploads?.expireAfter { uploadExpiry = try Self.duration(text, "uploads.expire_after") }
         if let text = file.uploads?.checkEvery { uploadExpiryInterval = try Self.duration(text, "uploads.check_every") }
         if let text = file.lifecycle?.checkEvery { lifecycleInterval = try Self.duration(text, "lifecycle.check_every") }
@@ -139,7 +149,10 @@ struct ConfigFile: Decodable {
     struct HTTP: Decodable {
         var idleTimeout: String?
         var maxConnections: Int?
-        enum CodingKeys: String, CodingKey { case idleTimeout = "idle_timeout", maxConnections = "max_connections" }
+        var trustedProxies: [String]?
+        enum CodingKeys: String, CodingKey {
+            case idleTimeout = "idle_timeout", maxConnections = "max_connections", trustedProxies = "trusted_proxies"
+        }
     }
 
     struct Lifecycle: Decodable {
@@ -177,9 +190,9 @@ struct ConfigFile: Decodable {
         "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
         "auth.token": ["service", "issuer", "realm", "keys", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
-        "auth.lockout": ["attempts", "window"],
+        "auth.lockout": ["attempts", "window", "address_attempts"],
         "tls": ["certificate", "key"],
-        "http": ["idle_timeout", "max_connections"],
+        "http": ["idle_timeout", "max_connections", "trusted_proxies"],
         "uploads": ["expire_after", "check_every"],
         "lifecycle": ["check_every"],
         "gc": ["every", "grace", "untagged"],

@@ -23,6 +23,7 @@ struct Security {
         settings.htpasswdPath = auth.htpasswd
         settings.htpasswdAdmins = Set(auth.admins)
         settings.lockoutAttempts = auth.lockoutAttempts
+        settings.lockoutAddressAttempts = auth.lockoutAddressAttempts
         settings.lockoutWindow = auth.lockoutWindow
         let access = try await AccessControl(store: store, settings: settings, audit: audit,
                                              logger: Logger(label: "berth.auth"))

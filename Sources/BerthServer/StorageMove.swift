@@ -33,7 +33,7 @@ public enum StorageMove {
         }
         var logger = Logger(label: "berth.migrate-storage")
         logger.logLevel = .warning
-        try FileManager.default.createDirectory(atPath: targetRoot, withIntermediateDirectories: true)
+        try DurableFolders.make(targetRoot, durable: configuration.fsync)
         let sourceBlobs = try FilesystemBlobStore(root: source, synchronous: configuration.fsync)
         let sourceMetadata = try SQLiteMetadataStore(path: source + "/metadata.db", synchronous: configuration.fsync)
         let target = try await Drivers.make(configuration, root: targetRoot, logger: logger)
@@ -63,11 +63,11 @@ public enum StorageMove {
     /// its instances with `auth.token.keys`), so that tokens issued before the move still verify.
     static func copyKeys(from: String, to: String) throws -> [String] {
         guard from != to, let names = try? FileManager.default.contentsOfDirectory(atPath: from) else { return [] }
-        try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try DurableFolders.make(to, mode: 0o700)
         var copied: [String] = []
         for name in names.sorted() where !FileManager.default.fileExists(atPath: to + "/" + name) {
-            try FileManager.default.copyItem(atPath: from + "/" + name, toPath: to + "/" + name)
+            // Synced and renamed into place like a new key: the copy is the target's only copy.
+            try SigningKeys.writeDurably(try Data(contentsOf: URL(fileURLWithPath: from + "/" + name)), to: to + "/" + name, mode: 0o600)
             copied.append(name)
         }
         return copied

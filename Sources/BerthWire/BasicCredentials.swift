@@ -5,6 +5,10 @@ public struct BasicCredentials: Sendable, Equatable {
     public var username: String
     public var password: String
 
+    /// Empty user and password: what containers/image (podman, skopeo, buildah) send when it has no
+    /// credentials (`Basic Og==`). An anonymous caller, not a failed login.
+    public var isAnonymous: Bool { username.isEmpty && password.isEmpty }
+
     /// Nil when the header is not Basic or not well formed (no colon, not base64, not UTF-8).
     public static func parse(_ header: String?) -> BasicCredentials? {
         guard let header, header.count <= 8192, header.prefix(6).lowercased() == "basic " else { return nil }

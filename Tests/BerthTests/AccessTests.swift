@@ -101,13 +101,15 @@ import Testing
         }
         let outcome: Result<Principal, AccessError>
         do {
-            outcome = .success(try await f.access.authenticate(username: "ann", password: "ann-password", address: "10.0.0.2"))
+            outcome = .success(try await f.access.authenticate(username: "ann", password: "ann-password", address: "10.0.0.1"))
         } catch {
             outcome = .failure(error)
         }
         var wait = 0
         if case .failure(.throttled(let seconds)) = outcome { wait = seconds }
         #expect((1...30).contains(wait), "a locked user must get 429, got \(outcome)")
+        // Failures count per user and address: nobody locks ann out from elsewhere.
+        _ = try await f.access.authenticate(username: "ann", password: "ann-password", address: "10.0.0.2")
         // Another user from a fresh address is not affected.
         try await f.access.addUser("bob", password: "bob-password", admin: false, by: Self.cli, address: nil)
         _ = try await f.access.authenticate(username: "bob", password: "bob-password", address: "10.0.0.3")
@@ -130,6 +132,67 @@ import Testing
         await #expect(throws: AccessError.self) { try await f.access.authenticate(username: "plain", password: "abc", address: nil) }
     }
 
+    @Test func refreshTokensEndWithAnHtpasswdPasswordChange() async throws {
+        let seed = try await Fixture.make()
+        for (name, password) in [("one", "first-password"), ("two", "second-password")] {
+            try await seed.access.addUser(name, password: password, admin: false, by: Self.cli, address: nil)
+        }
+        let users = try await seed.store.loadAccess().users
+        seed.remove()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("htpasswd-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "hal:\(users["one"]!.passwordHash)\n".write(to: file, atomically: true, encoding: .utf8)
+        let f = try await Fixture.make { $0.htpasswdPath = file.path }
+        defer { f.remove() }
+        let hal = try await f.access.authenticate(username: "hal", password: "first-password", address: nil)
+        let refresh = try #require(try await f.access.issueRefreshToken(for: hal, expiresIn: .seconds(3600)))
+        #expect(try await f.access.redeemRefreshToken(refresh, address: nil).user == "hal")
+        // The file edited by hand (a new password), then reloaded (SIGHUP): the refresh token is dead.
+        try "hal:\(users["two"]!.passwordHash)\n".write(to: file, atomically: true, encoding: .utf8)
+        try await f.access.reload()
+        await #expect(throws: AccessError.self) { try await f.access.redeemRefreshToken(refresh, address: nil) }
+        _ = try await f.access.authenticate(username: "hal", password: "second-password", address: nil)
+        // Neither an access token nor a refresh-token login gets a refresh token of its own.
+        let issued = try await f.access.createAccessToken(for: "hal", scopes: [try TokenScope(parsing: "namespace:team:pull")],
+                                                          expiresIn: .seconds(60), by: Self.cli, address: nil)
+        let viaToken = try await f.access.authenticate(username: "hal", password: issued.token, address: nil)
+        #expect(try await f.access.issueRefreshToken(for: viaToken, expiresIn: .seconds(60)) == nil)
+    }
+
+    @Test func adminScopesAreTheirOwn() async throws {
+        let f = try await Fixture.make()
+        defer { f.remove() }
+        let access = f.access
+        try await access.addUser("root", password: "root-password", admin: true, by: Self.cli, address: nil)
+        try await access.createNamespace("team", visibility: .private, by: Self.cli, address: nil)
+        func token(_ scopes: String...) async throws -> Principal {
+            let issued = try await access.createAccessToken(for: "root", scopes: try scopes.map { try TokenScope(parsing: $0) },
+                                                            expiresIn: .seconds(60), by: Self.cli, address: nil)
+            return try await access.authenticate(username: "root", password: issued.token, address: nil)
+        }
+        let pull = try await token("repository:team/app:pull")
+        await #expect(throws: AccessError.denied("this credential's scopes do not include admin:users")) {
+            try await access.addUser("mallory", password: "mallory-pw", admin: true, by: pull, address: nil)
+        }
+        await #expect(throws: AccessError.self) {
+            _ = try await access.createAccessToken(for: nil, scopes: [try TokenScope(parsing: "repository:team/app:pull,push")],
+                                                   expiresIn: .seconds(30), by: pull, address: nil)
+        }
+        let users = try await token("admin:users")
+        try await access.addUser("ok", password: "ok-password", admin: false, by: users, address: nil)
+        #expect(throws: AccessError.self) { try access.requireAdmin(users, .audit) }
+        let spaces = try await token("admin:namespaces")
+        try access.requireMaintainer(spaces, of: "team")
+        #expect(throws: AccessError.self) { try access.requireAdmin(spaces, .users) }
+        #expect(try TokenScope(parsing: "admin:namespace:team").description == "admin:namespace:team")
+        for bad in ["admin:everything", "admin:namespace:a/b", "admin:", "admin:namespace:"] {
+            #expect(throws: AccessError.self, "\(bad)") { try TokenScope(parsing: bad) }
+        }
+        // A password login is limited only by its user's rights.
+        let root = try await access.authenticate(username: "root", password: "root-password", address: nil)
+        try access.requireAdmin(root, .gc)
+    }
+
     @Test func signedTokensVerifyAcrossKeyRotationAndRejectTampering() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-keys-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -142,7 +205,7 @@ import Testing
         #expect(verified.subject == "ann")
         #expect(verified.repositories["team/app"] == [.pull])
         _ = try SigningKeys.rotate(folder: folder.path)
-        try await authority.reloadKeys(folder: folder.path)
+        try await authority.reloadKeysIfChanged()
         let second = try await authority.issue(subject: "ann", tokenID: nil, access: access).token
         #expect(Self.header(first)["kid"] != Self.header(second)["kid"])
         #expect(await authority.verify(second) != nil)

@@ -75,7 +75,7 @@ def admin_api(reg, principals, found_secrets):
     expect(reg, "reader changes another's password", api(reg, reader, "PUT", f"/api/v1/users/{new}/password",
                                                          {"password": "x" * 12}), 403, "DENIED")
     expect(reg, "a user changes its own password", api(reg, newp, "PUT", f"/api/v1/users/{new}/password",
-                                                       {"password": pw2}), 204)
+                                                       {"password": pw2, "current_password": pw}), 204)
     expect(reg, "the old password is refused", api(reg, newp, "GET", "/api/v1/tokens"), 401, "UNAUTHORIZED")
     newp.secret = pw2
     expect(reg, "the new password works", api(reg, newp, "GET", "/api/v1/tokens"), 200)
@@ -117,10 +117,12 @@ def admin_api(reg, principals, found_secrets):
     expect(reg, "admin deletes the user", api(reg, admin, "DELETE", f"/api/v1/users/{tmp}"), 204)
     check(not can(reg, tmp_tok, "priv/app", "pull"), "a deleted user's token stops working")
     if mode == "token":
-        for p, status in ((admin, 200), (reader, 403)):
-            jwt = reg.auth(p, [])["Authorization"]
+        # A registry JWT is no admin login: it does what its access claim grants (scripts/authtest/credentials.py).
+        for p, scopes, status in ((admin, [], 403), (admin, ["admin:users:*"], 200), (reader, ["admin:users:*"], 403)):
+            jwt = reg.auth(p, [])["Authorization"] if not scopes else "Bearer " + reg.token_request(
+                p, scopes).json()["token"]
             r = reg.berth.call("GET", "/api/v1/users", headers={"Authorization": jwt})
-            expect(reg, f"{p} GET /api/v1/users with a Berth JWT", r, status)
+            expect(reg, f"{p} GET /api/v1/users with a Berth JWT for {scopes or 'no scope'}", r, status)
 
 
 def failed(rec):

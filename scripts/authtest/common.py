@@ -33,20 +33,24 @@ def provision(berth, mode):
         for ns, role in roles.items():
             berth.cli("grant", u, ns, role)
     scoped_id, scoped = cli_token(berth, "writer", "repository:priv/app:pull", "1h")
+    admin_pull_id, admin_pull = cli_token(berth, "admin", "repository:priv/app:pull", "1h")
     ns_id, ns_token = cli_token(berth, "maintainer", "namespace:priv:pull,push", "1h")
     _, expired = cli_token(berth, "writer", "repository:priv/app:pull", "1s")
     revoked_id, revoked = cli_token(berth, "writer", "repository:priv/app:pull", "1h")
     berth.cli("token", "revoke", revoked_id)
     time.sleep(2)  # the 1 s token expires
     P = model.Principal
-    principals = [P("anonymous", "anonymous")] + [P(u, "user", u, pw[u]) for u in model.GRANTS] + [
+    # podman, skopeo and buildah send empty Basic credentials when they have none: anonymous, not a failed login.
+    principals = [P("anonymous", "anonymous"), P("empty-basic", "anonymous", "", "")] + [
+        P(u, "user", u, pw[u]) for u in model.GRANTS] + [
         P("scoped-token", "token", "writer", scoped, ["repository:priv/app:pull"], token_id=scoped_id),
+        P("admin-pull-token", "token", "admin", admin_pull, ["repository:priv/app:pull"], token_id=admin_pull_id),
         P("ns-token", "token", "maintainer", ns_token, ["namespace:priv:pull,push"], token_id=ns_id),
         P("expired-token", "bad", "writer", expired), P("revoked-token", "bad", "writer", revoked),
         P("wrong-password", "bad", "reader", "wrong-" + pw["reader"][3:])]
     if mode == "token":
         principals.append(P("no-token", "notoken"))
-    return principals, list(pw.values()) + [scoped, ns_token, expired, revoked]
+    return principals, list(pw.values()) + [scoped, admin_pull, ns_token, expired, revoked]
 
 
 def by_name(principals):

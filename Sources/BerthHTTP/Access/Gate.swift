@@ -32,6 +32,7 @@ struct Gate: Sendable {
                 if authorization != nil { throw Refusal.unauthorized("unsupported authorization", challenge: challenge(request)) }
                 return Identity(principal: .anonymous, address: address)
             }
+            if basic.isAnonymous { return Identity(principal: .anonymous, address: address) }
             do {
                 let principal = try await access.authenticate(username: basic.username, password: basic.password, address: address)
                 return Identity(principal: principal, address: address)

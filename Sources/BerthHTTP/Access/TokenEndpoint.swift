@@ -51,10 +51,10 @@ struct TokenEndpoint: Sendable {
         try checkService(query["service"].map(String.init))
         let scopes = try parseScopes(query[values: "scope"].map(String.init))
         var principal = Principal.anonymous
-        if let basic = BasicCredentials.parse(request.headers[.authorization]) {
+        if let basic = BasicCredentials.parse(request.headers[.authorization]), !basic.isAnonymous {
             principal = try await access.authenticate(username: basic.username, password: basic.password,
                                                       address: context.remoteAddress)
-        } else if request.headers[.authorization] != nil {
+        } else if request.headers[.authorization] != nil, BasicCredentials.parse(request.headers[.authorization]) == nil {
             throw AccessError.unauthenticated("the token service takes Basic credentials")
         }
         let offline = query["offline_token"] == "true"

@@ -14,7 +14,7 @@ extension AdminAPI {
     }
 
     func collectGarbage(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .gc)
         var options = registry.options.collection
         let buffer: ByteBuffer
         do {

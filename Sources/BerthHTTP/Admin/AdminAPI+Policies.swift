@@ -25,7 +25,7 @@ extension AdminAPI {
     }
 
     func listRules(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .namespaces)
         return try Self.json(try await rules.immutabilityRules().map {
             RuleJSON(scope: $0.scope, immutable: $0.rule.immutable, exclusions: $0.rule.exclusions)
         })

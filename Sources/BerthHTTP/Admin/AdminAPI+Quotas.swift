@@ -24,7 +24,7 @@ extension AdminAPI {
     }
 
     func listQuotas(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .namespaces)
         return try Self.json(try await quotas.quotas().map {
             QuotaJSON(namespace: $0.namespace, storageBytes: $0.quota.storageBytes, repositories: $0.quota.repositories)
         })
@@ -39,7 +39,7 @@ extension AdminAPI {
 
     func setQuota(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         let namespace = try namespace(context)
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .namespaces)
         do {
             let quota = try await Self.decode(NamespaceQuota.self, request)
             try await quotas.setQuota(quota, on: namespace, by: actor.caller(address: context.remoteAddress))
@@ -51,13 +51,13 @@ extension AdminAPI {
 
     func removeQuota(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         let namespace = try namespace(context)
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .namespaces)
         try await quotas.setQuota(nil, on: namespace, by: actor.caller(address: context.remoteAddress))
         return RegistryAPI.empty(.noContent, [:])
     }
 
     func allUsage(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
-        try access.requireAdmin(actor)
+        try access.requireAdmin(actor, .namespaces)
         return try Self.json(try await usage.namespaces())
     }
 

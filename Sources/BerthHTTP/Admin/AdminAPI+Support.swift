@@ -22,16 +22,22 @@ extension AdminAPI {
         }
     }
 
+    /// A registry token stands for its user only within its `access` claim: a token fetched for a pull is no
+    /// admin login, even an administrator's.
     private func authenticate(_ request: Request, _ context: Context) async throws -> Principal {
         if let basic = BasicCredentials.parse(request.headers[.authorization]) {
+            if basic.isAnonymous { return .anonymous }
             return try await access.authenticate(username: basic.username, password: basic.password, address: context.remoteAddress)
         }
         if let authorization = request.headers[.authorization] {
             guard authorization.hasPrefix("Bearer "), let authority,
                   let token = await authority.verify(String(authorization.dropFirst(7))),
                   let principal = access.principal(subject: token.subject, tokenID: token.tokenID), !principal.isAnonymous
-            else { throw AccessError.unauthenticated("invalid credentials") }
-            return principal
+            else {
+                access.recordRejectedToken(subject: nil, address: context.remoteAddress)
+                throw AccessError.unauthenticated("invalid credentials")
+            }
+            return principal.presenting(registryScopes: token.scopes)
         }
         return .anonymous
     }

@@ -45,7 +45,11 @@ struct AdminAPI: Sendable {
     // MARK: Users
 
     private struct NewUser: Decodable { var name: String; var password: String; var admin: Bool? }
-    private struct Password: Decodable { var password: String }
+    private struct Password: Decodable {
+        var password: String
+        var current: String?
+        enum CodingKeys: String, CodingKey { case password, current = "current_password" }
+    }
 
     func listUsers(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         try Self.json(access.listUsers(by: actor))
@@ -60,7 +64,7 @@ struct AdminAPI: Sendable {
 
     func setPassword(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         let body = try await Self.decode(Password.self, request)
-        try await access.setPassword(try context.parameters.require("name"), password: body.password, by: actor,
+        try await access.setPassword(try context.parameters.require("name"), password: body.password, current: body.current, by: actor,
                                      address: context.remoteAddress)
         return RegistryAPI.empty(.noContent, [:])
     }
@@ -111,8 +115,10 @@ struct AdminAPI: Sendable {
 
     private struct NewToken: Decodable { var user: String?; var scopes: [String]; var expires: String? }
     private struct TokenJSON: Encodable {
-        var id: String, user: String, scopes: [String], expiresAt: Date, createdAt: Date
-        enum CodingKeys: String, CodingKey { case id, user, scopes, expiresAt = "expires_at", createdAt = "created_at" }
+        var id: String, user: String, scopes: [String], expiresAt: Date, createdAt: Date, revokedAt: Date?, state: String
+        enum CodingKeys: String, CodingKey {
+            case id, user, scopes, state, expiresAt = "expires_at", createdAt = "created_at", revokedAt = "revoked_at"
+        }
     }
     private struct IssuedJSON: Encodable {
         var id: String, token: String, expiresAt: Date
@@ -122,7 +128,8 @@ struct AdminAPI: Sendable {
     func listTokens(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         let tokens = try await access.accessTokens(of: request.uri.queryParameters["user"].map(String.init), by: actor)
         return try Self.json(tokens.map {
-            TokenJSON(id: $0.id, user: $0.user, scopes: $0.scopes.map(\.description), expiresAt: $0.expiresAt, createdAt: $0.createdAt)
+            TokenJSON(id: $0.id, user: $0.user, scopes: $0.scopes.map(\.description), expiresAt: $0.expiresAt,
+                      createdAt: $0.createdAt, revokedAt: $0.revokedAt, state: $0.state())
         })
     }
 
@@ -144,7 +151,7 @@ struct AdminAPI: Sendable {
     func audit(_ request: Request, _ context: Context, _ actor: Principal) async throws -> Response {
         let query = request.uri.queryParameters
         let limit = try query["limit"].map { text throws(AccessError) in
-            guard let n = Decimal64.parse(text), n <= 1000 else { throw .invalid("limit is 1 to 1000") }
+            guard let n = Decimal64.parse(text), (1...1000).contains(n) else { throw .invalid("limit is 1 to 1000") }
             return Int(n)
         } ?? 100
         let before = try query["before"].map { text throws(AccessError) in
