@@ -175,6 +175,29 @@ def truncated_bodies(port):
     alive(port, "truncated bodies")
 
 
+def framing(port):
+    """RFC 9112 framing: an unknown Transfer-Encoding is 501 (never accepted), a request without a Host or with
+    two is 400, and a request line the parser cannot read (bytes that are not UTF-8) gets a spec error body."""
+    for what, head, body, want in (
+            ("Transfer-Encoding: gzip, chunked", "POST /v2/edge/te/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: gzip, chunked\r\n\r\n", b"0\r\n\r\n", 501),
+            ("Transfer-Encoding: gzip", "POST /v2/edge/te/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: gzip\r\n\r\n", b"", None),
+            ("no Host header", "GET /v2/ HTTP/1.1\r\n\r\n", b"", 400),
+            ("two Host headers", "GET /v2/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"", 400),
+            ("a path that is not UTF-8", "GET /v2/\xff\xfe/tags/list HTTP/1.1\r\nHost: x\r\n\r\n", b"", 400)):
+        s, _, b = raw(port, head, body)
+        if want is None:
+            # No chunked coding at all: the parser itself gives up on the stream, and its close may cut the
+            # answer's body short; what matters is that nothing was accepted.
+            ok(s in (400, 501), f"framing: {what} -> 400 or 501, never accepted ({s})")
+            continue
+        ok(s == want and spec_error(s, b), f"framing: {what} -> {want} with a spec error body ({s} {b[:80]!r})")
+    s, _, b = raw(port, "GET /v2/edge/te/tags/list HTTP/1.1\r\nHost: x\r\n\r\n")
+    ok(s == 404, f"framing: no upload was started by a refused Transfer-Encoding ({s})")
+    alive(port, "framing")
+
+
 def stalled_client(port):
     """A PATCH that stops mid-body holds its session's lock until the idle timeout closes it; then another
     request on the same session proceeds."""
@@ -219,6 +242,7 @@ def main():
         try:
             numeric_edges(port)
             truncated_bodies(port)
+            framing(port)
             stalled_client(port)
         except (ConnectionRefusedError, ConnectionResetError, AssertionError) as error:
             ok(False, f"berth stopped answering: {error!r}")

@@ -15,7 +15,8 @@
 #   f. a registry-API summary (catalog)
 #   g. authentication (real-clients/auth*.sh): each client logs in and works
 #      against Berths in `basic` and `token` mode, over plain HTTP and over
-#      TLS with a throwaway CA (docs/SECURITY.md); these Berths are its own
+#      TLS with a throwaway CA (docs/SECURITY.md), and anonymous pulls of a public namespace by each client
+#      (real-clients/auth-anonymous.sh); these Berths are its own
 # Prints one `ok - ...` / `not ok - ...` line per check, then a closing
 # `real-clients: N passed, N failed, N skipped` line; exits non-zero if any
 # check failed.  A section whose tool is missing fails.  With
@@ -43,7 +44,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BERTH_BIN=${1:-${BERTH_BIN:-$REPO_ROOT/.build/release/berth}}
 case $BERTH_BIN in /*) ;; *) BERTH_BIN=$PWD/$BERTH_BIN ;; esac
 ONLY=${BERTH_RC_ONLY:-}
-for part in lib docker skopeo podman oras summary auth auth-docker auth-clients; do
+for part in lib docker skopeo podman oras summary auth auth-docker auth-clients auth-anonymous; do
   source "$SCRIPT_DIR/real-clients/$part.sh"
 done
 

@@ -73,6 +73,7 @@ public enum RegistryApplication {
         if !http.trustedProxies.isEmpty {
             router.add(middleware: ClientAddressMiddleware(forwarded: ForwardedFor(trusted: http.trustedProxies)))
         }
+        router.add(middleware: FramingMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: CommonHeadersMiddleware(accessLog: AccessLog(logger: accessLogger ?? logger)))
         let gate = Gate(mode: auth.mode, access: auth.access, tls: http.tls != nil)
@@ -93,7 +94,8 @@ public enum RegistryApplication {
                      lifecycle: service.lifecycle, quotas: service.quotas, usage: service.usage,
                      registry: service).register(on: router)
         }
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(http.idleTimeout)))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ParseErrorResponder()],
+                                                                 idleTimeout: TimeAmount(http.idleTimeout)))
         let server = try http.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         return Application(
             router: router,

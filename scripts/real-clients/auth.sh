@@ -104,6 +104,8 @@ auth_setup() { # users, namespace, grants and a CI token from the CLI, then the 
   step "$L: berth namespace create team --visibility private" "$T_SHORT" "${b[@]}" namespace create team --visibility private --root "$ROOT" || return 1
   step "$L: berth grant alice team writer" "$T_SHORT" "${b[@]}" grant alice team writer --root "$ROOT" || return 1
   step "$L: berth grant bob team reader" "$T_SHORT" "${b[@]}" grant bob team reader --root "$ROOT" || return 1
+  step "$L: berth namespace create pub --visibility public" "$T_SHORT" "${b[@]}" namespace create pub --visibility public --root "$ROOT" || return 1
+  step "$L: berth grant alice pub writer" "$T_SHORT" "${b[@]}" grant alice pub writer --root "$ROOT" || return 1
   step "$L: berth token create --user alice --scope repository:team/ci:pull,push --expires 1h" "$T_SHORT" \
     "${b[@]}" token create --user alice --scope repository:team/ci:pull,push --expires 1h --root "$ROOT" || return 1
   CI_TOKEN=$(tail -n +2 "$LAST_LOG" | sed -n 's/^token:[[:space:]]*//p' | head -n1)
@@ -239,6 +241,7 @@ auth_run() { # auth_run MODE TRANSPORT
   (auth_podman)
   (auth_ctr)
   (auth_oras)
+  (auth_anonymous)
   auth_docker_ca remove
   auth_after_checks
   stop_pid berth-auth "$AUTH_PID"
