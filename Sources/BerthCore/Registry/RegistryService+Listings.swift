@@ -15,17 +15,21 @@ extension RegistryService {
     }
 
     /// Repository names the caller may see (`visible`), `limit` at most after `last`. Hidden names are skipped
-    /// in batches, so a page is full whenever enough visible names follow.
+    /// in batches, so a page is full whenever enough visible names follow within `catalogScanLimit` names read;
+    /// past that, the page is what was found (maybe nothing) and `next` is where the reading stopped.
     public func repositories(limit: Int?, after last: String?,
                              visible: (String) -> Bool = { _ in true }) async throws -> Page {
         let n = pageSize(limit)
         var shown: [String] = []
         var cursor = last
+        var read = 0
         while shown.count <= n {
             let batch = try await metadata.repositories(after: cursor, limit: n + 1)
+            read += batch.count
             shown += batch.filter(visible)
             guard batch.count == n + 1, let next = batch.last else { break }
             cursor = next
+            if read >= options.catalogScanLimit, shown.count <= n { return Page(items: shown, next: next) }
         }
         return page(Array(shown.prefix(n + 1)), n)
     }
