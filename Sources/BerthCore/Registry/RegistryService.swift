@@ -11,6 +11,9 @@ public struct RegistryOptions: Sendable {
     public var maxPageSize: Int = 10_000
     /// Upload sessions whose running hash is kept in memory at most (a few hundred bytes each).
     public var maxRunningHashes: Int = 10_000
+    /// Repository names one catalog request reads at most while skipping those the caller may not see: a
+    /// caller who may see little gets a short (even empty) page and a `Link` to go on, not a walk of the table.
+    public var catalogScanLimit: Int = 10_000
     /// What a garbage collection removes unless told otherwise (scheduled runs, the admin API).
     public var collection = CollectionOptions()
 
