@@ -7,13 +7,15 @@ import PostgresNIO
 /// `FOR SHARE` (putManifest its links and child manifests and its own row, mountBlob the blob), so either
 /// their commit comes first and the re-check, a later statement with a fresh snapshot, sees it, or they wait
 /// and find the row gone. Claims and condemnations of one digest also take a transaction-scoped advisory
-/// lock on it, which orders them even when the blob has no row yet.
+/// lock on it, which orders them even when the blob has no row yet. Claims are stamped by the database's
+/// clock, as links are: `dropClaims`' cut-off is read from it, and an instance's clock may be off.
+/// The listings scan whole tables and run under the maintenance limits (`Configuration.Limits`).
 extension PostgresMetadataStore: GarbageIndex {
     public func clock() async throws -> Int64 {
         try await query("SELECT \(unescaped: Self.databaseClock)").first?.decode(Int64.self) ?? Self.now()
     }
 
-    private func lockDigest(_ connection: PostgresConnection, _ digest: Digest) async throws {
+    func lockDigest(_ connection: PostgresConnection, _ digest: Digest) async throws {
         let name = "berth-blob/" + digest.description
         try await connection.query("SELECT pg_advisory_xact_lock(\(unescaped: Self.lockKeySQL)) FROM (SELECT \(name)::text AS name) k",
                                    logger: logger)
@@ -26,7 +28,8 @@ extension PostgresMetadataStore: GarbageIndex {
                                                       self.logger).first?.decode(Bool.self) ?? false
             if condemned { return false }
             try await connection.query("""
-                INSERT INTO blob_claims (digest, claim, claimed_at) VALUES (\(digest.description), \(claim), \(Self.now()))
+                INSERT INTO blob_claims (digest, claim, claimed_at)
+                VALUES (\(digest.description), \(claim), \(unescaped: Self.databaseClock))
                 ON CONFLICT (digest, claim) DO UPDATE SET claimed_at = excluded.claimed_at
                 """, logger: self.logger)
             return true
@@ -38,7 +41,7 @@ extension PostgresMetadataStore: GarbageIndex {
     }
 
     public func collectableRepositories() async throws -> [RepositoryName] {
-        try await query("SELECT name FROM repositories ORDER BY name")
+        try await maintenance { try await $0.rows("SELECT name FROM repositories ORDER BY name", self.logger) }
             .compactMap { try? RepositoryName(validating: try $0.decode(String.self)) }
     }
 
@@ -50,10 +53,10 @@ extension PostgresMetadataStore: GarbageIndex {
         """
 
     public func unreferencedManifests(in repository: RepositoryName, before cutoff: Int64) async throws -> [Digest] {
-        try await query("""
+        try await maintenance { try await $0.rows("""
             SELECT m.digest FROM manifests m WHERE m.repository = \(repository.value) AND m.pushed_at < \(cutoff)
             AND \(unescaped: Self.unreferencedManifest) ORDER BY m.digest
-            """).compactMap { try? Digest(parsing: try $0.decode(String.self)) }
+            """, self.logger) }.compactMap { try? Digest(parsing: try $0.decode(String.self)) }
     }
 
     public func collectManifest(_ digest: Digest, in repository: RepositoryName, before cutoff: Int64) async throws -> Bool {
@@ -75,11 +78,11 @@ extension PostgresMetadataStore: GarbageIndex {
     }
 
     public func unreferencedLinks(in repository: RepositoryName, before cutoff: Int64) async throws -> [Digest] {
-        try await query("""
+        try await maintenance { try await $0.rows("""
             SELECT l.digest FROM repository_blobs l WHERE l.repository = \(repository.value) AND l.linked_at < \(cutoff)
             AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = l.repository AND r.reference = l.digest)
             ORDER BY l.digest
-            """).compactMap { try? Digest(parsing: try $0.decode(String.self)) }
+            """, self.logger) }.compactMap { try? Digest(parsing: try $0.decode(String.self)) }
     }
 
     public func collectLink(_ digest: Digest, in repository: RepositoryName, before cutoff: Int64) async throws -> Bool {
@@ -110,8 +113,9 @@ extension PostgresMetadataStore: GarbageIndex {
 
     public func unlinkedBlobs() async throws -> [(digest: Digest, size: Int64)] {
         try await settleRemovals()
-        return try await query("SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(unescaped: Self.unlinked)) ORDER BY b.digest")
-            .compactMap { row in
+        return try await maintenance { try await $0.rows("""
+            SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(unescaped: Self.unlinked)) ORDER BY b.digest
+            """, self.logger) }.compactMap { row in
                 let (digest, size) = try row.decode((String, Int64).self)
                 return (try? Digest(parsing: digest)).map { ($0, size) }
             }
@@ -151,12 +155,12 @@ extension PostgresMetadataStore: GarbageIndex {
     public func accountedBlobs(_ digests: [Digest]) async throws -> Set<Digest> {
         guard !digests.isEmpty else { return [] }
         let list = digests.map(\.description)
-        return Set(try await query("""
+        return Set(try await maintenance { try await $0.rows("""
             SELECT digest FROM blobs WHERE digest = ANY(\(list)) UNION SELECT digest FROM blob_claims WHERE digest = ANY(\(list))
-            """).compactMap { try? Digest(parsing: try $0.decode(String.self)) })
+            """, self.logger) }.compactMap { try? Digest(parsing: try $0.decode(String.self)) })
     }
 
     public func dropClaims(before cutoff: Int64) async throws -> Int {
-        try await query("DELETE FROM blob_claims WHERE claimed_at < \(cutoff) RETURNING 1").count
+        try await maintenance { try await $0.rows("DELETE FROM blob_claims WHERE claimed_at < \(cutoff) RETURNING 1", self.logger) }.count
     }
 }

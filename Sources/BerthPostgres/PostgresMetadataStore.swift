@@ -60,6 +60,9 @@ public final class PostgresMetadataStore: Sendable {
         let schema = configuration.schema
         let lockName = "berth-migrate/" + (schema ?? "")
         try await transaction { connection in
+            // A migration may rebuild an index on a large table, and instances starting together wait here
+            // for the first one's migration: the ordinary limits would fail both.
+            try await self.lift(connection)
             try await connection.query("SELECT pg_advisory_xact_lock(\(unescaped: Self.lockKeySQL)) FROM (SELECT \(lockName)::text AS name) k",
                                        logger: self.logger)
             if let schema {
@@ -143,6 +146,23 @@ public final class PostgresMetadataStore: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Runs `body` in a transaction under the maintenance limits (see `Configuration.Limits`): garbage
+    /// collection's listings scan whole tables, which the ordinary statement timeout is not meant for.
+    func maintenance<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await transaction { connection in
+            try await self.lift(connection)
+            return try await body(connection)
+        }
+    }
+
+    /// Replaces the connection's limits with the maintenance ones until the transaction ends (`SET LOCAL`).
+    func lift(_ connection: PostgresConnection) async throws {
+        let limit = String(Configuration.milliseconds(configuration.limits.maintenanceTimeout))
+        try await connection.query("""
+            SELECT set_config('statement_timeout', \(limit), true), set_config('lock_timeout', \(limit), true)
+            """, logger: logger)
     }
 
     static func now() -> Int64 { millis(Date()) }

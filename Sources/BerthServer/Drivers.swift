@@ -94,6 +94,16 @@ struct Drivers: Sendable {
         var settings = try PostgresMetadataStore.Configuration(
             url: url, poolSize: configuration.metadata.postgresPoolSize, durable: configuration.fsync)
         settings.blobCache = blobCache
+        var limits = PostgresMetadataStore.Configuration.Limits()
+        limits.statementTimeout = configuration.metadata.postgresStatementTimeout
+        limits.lockTimeout = configuration.metadata.postgresLockTimeout
+        limits.maintenanceTimeout = configuration.metadata.postgresMaintenanceTimeout
+        do {
+            try settings.setLimits(limits)
+        } catch {
+            throw ConfigurationError("metadata.postgres: \(error)")
+        }
+        if let weakness = settings.tlsWeakness { logger.warning("PostgreSQL: \(weakness)") }
         return PostgresMetadataStore(configuration: settings, logger: logger)
     }
 }

@@ -37,6 +37,11 @@ public struct MetadataConfiguration: Sendable, Equatable {
     public var postgresPoolSize = 20
     /// Servers keep blob sizes in memory, invalidated across instances before a removal is acknowledged.
     public var postgresBlobCache = true
+    /// `statement_timeout` and `lock_timeout` of every connection; `maintenance_timeout` replaces both for
+    /// migrations and garbage collection's listings. Zero: no limit.
+    public var postgresStatementTimeout: Duration = .seconds(60)
+    public var postgresLockTimeout: Duration = .seconds(10)
+    public var postgresMaintenanceTimeout: Duration = .seconds(30 * 60)
     public init() {}
 }
 
@@ -66,7 +71,13 @@ extension ConfigFile {
             var url: String?
             var poolSize: Int?
             var blobCache: Bool?
-            enum CodingKeys: String, CodingKey { case url, poolSize = "pool_size", blobCache = "blob_cache" }
+            var statementTimeout: String?
+            var lockTimeout: String?
+            var maintenanceTimeout: String?
+            enum CodingKeys: String, CodingKey {
+                case url, poolSize = "pool_size", blobCache = "blob_cache", statementTimeout = "statement_timeout"
+                case lockTimeout = "lock_timeout", maintenanceTimeout = "maintenance_timeout"
+            }
         }
         var driver: String?
         var postgres: Postgres?
@@ -77,7 +88,7 @@ extension ConfigFile {
         "storage.s3": ["endpoint", "region", "bucket", "prefix", "path_style", "access_key", "secret_key",
                        "session_token", "part_size", "redirect", "encryption", "kms_key_id"],
         "metadata": ["driver", "postgres"],
-        "metadata.postgres": ["url", "pool_size", "blob_cache"],
+        "metadata.postgres": ["url", "pool_size", "blob_cache", "statement_timeout", "lock_timeout", "maintenance_timeout"],
     ]
 }
 
@@ -128,5 +139,14 @@ extension Configuration {
             self.metadata.postgresPoolSize = size
         }
         if let cache = metadata?.postgres?.blobCache { self.metadata.postgresBlobCache = cache }
+        if let text = metadata?.postgres?.statementTimeout {
+            self.metadata.postgresStatementTimeout = try Self.duration(text, "metadata.postgres.statement_timeout", allowZero: true)
+        }
+        if let text = metadata?.postgres?.lockTimeout {
+            self.metadata.postgresLockTimeout = try Self.duration(text, "metadata.postgres.lock_timeout", allowZero: true)
+        }
+        if let text = metadata?.postgres?.maintenanceTimeout {
+            self.metadata.postgresMaintenanceTimeout = try Self.duration(text, "metadata.postgres.maintenance_timeout", allowZero: true)
+        }
     }
 }

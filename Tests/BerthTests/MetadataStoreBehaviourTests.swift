@@ -37,10 +37,12 @@ import Testing
     /// `count` PostgreSQL stores (separate connection pools, as separate instances) over one fresh schema,
     /// dropped afterwards.
     static func withPostgres(count: Int, blobCache: Bool = false,
+                             configure: (inout PostgresMetadataStore.Configuration) throws -> Void = { _ in },
                              _ body: ([PostgresMetadataStore]) async throws -> Void) async throws {
         let url = try #require(postgresURL)
         var configuration = try PostgresMetadataStore.Configuration(url: url, poolSize: 4)
         configuration.blobCache = blobCache
+        try configure(&configuration)
         try configuration.setSchema("berth_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
         var logger = Logger(label: "berth.postgres.test")
         logger.logLevel = .error
