@@ -21,10 +21,20 @@ extension PostgresMetadataStore: BlobIndex {
             if let upload {
                 try await connection.query("DELETE FROM uploads WHERE id = \(upload.value)", logger: self.logger)
             }
+            // Ordered with claims and condemnations of this digest (they take the same lock): a collector either
+            // condemned before, and this sees it, or sees this link once it is committed.
+            try await self.lockDigest(connection, digest)
             if let claim {
-                try await connection.query("DELETE FROM blob_claims WHERE digest = \(digest.description) AND claim = \(claim)",
-                                           logger: self.logger)
+                let held = try await connection.rows("""
+                    DELETE FROM blob_claims WHERE digest = \(digest.description) AND claim = \(claim) RETURNING 1
+                    """, self.logger)
+                // Without its claim, a collector may have condemned and deleted the bytes the writer relied on
+                // (it drops claims an hour old as dead writers'): linking them would acknowledge nothing.
+                if held.isEmpty { throw WriteConflict.claimLost(digest) }
             }
+            let condemned = try await connection.rows("SELECT condemned FROM blobs WHERE digest = \(digest.description)",
+                                                      self.logger).first?.decode(Bool.self) ?? false
+            if condemned { throw WriteConflict.claimLost(digest) }
             try await Self.ensureRepository(connection, repository.value, self.logger)
             // Another instance may add the same blob at the same time: the conflict is the expected outcome.
             try await connection.query("""

@@ -106,24 +106,50 @@ extension PostgresMetadataStore: ManifestIndex {
             annotations: nil, blobs: [], children: [], pushedAt: Self.date(pushedAt), pushedBy: pushedBy ?? "anonymous")
     }
 
-    public func deleteManifest(_ digest: Digest, in repository: RepositoryName,
-                               protected: @escaping @Sendable (String) -> Bool) async throws -> Bool {
-        let repository = repository.value, digest = digest.description
+    /// Each manifest's row is locked `FOR UPDATE` before its tags are read: a tag push holds that row
+    /// `FOR SHARE` from before it writes the tag until it commits (putManifest), so the tags read here are all
+    /// the tags there are, and none can be added before this commits (the push then finds the row gone and
+    /// writes the manifest again). Reading the tags first, as this did, let a push tag the manifest between
+    /// the check and the delete, and the delete took its immutable tag along.
+    public func deleteManifests(_ deletions: [ManifestDeletion], in repository: RepositoryName,
+                                protected: @escaping @Sendable (String) -> Bool) async throws -> [Digest] {
+        let repository = repository.value
+        let wanted = Dictionary(deletions.map { ($0.digest.description, $0) }, uniquingKeysWith: { first, _ in first })
+        // Sorted: concurrent deletes lock rows in one order.
+        let keys = wanted.keys.sorted()
+        guard !keys.isEmpty else { return [] }
         return try await transaction { connection in
-            let tags = try await connection.rows("""
-                SELECT name FROM tags WHERE repository = \(repository) AND manifest = \(digest) ORDER BY name FOR UPDATE
+            let present = try await connection.rows("""
+                SELECT digest FROM manifests WHERE repository = \(repository) AND digest = ANY(\(keys))
+                ORDER BY digest FOR UPDATE
                 """, self.logger).map { try $0.decode(String.self) }
-            if let tag = tags.first(where: protected) { throw StorageError.protectedTag(tag) }
-            let deleted = try await connection.rows("""
-                DELETE FROM manifests WHERE repository = \(repository) AND digest = \(digest) RETURNING 1
-                """, self.logger)
-            guard !deleted.isEmpty else { return false }
-            try await connection.query("DELETE FROM tags WHERE repository = \(repository) AND manifest = \(digest)",
+            guard !present.isEmpty else { return [] }
+            var tags: [String: Set<String>] = [:]
+            for row in try await connection.rows("""
+                SELECT manifest, name FROM tags WHERE repository = \(repository) AND manifest = ANY(\(present))
+                ORDER BY manifest, name FOR UPDATE
+                """, self.logger) {
+                let (manifest, name) = try row.decode((String, String).self)
+                tags[manifest, default: []].insert(name)
+            }
+            for key in present {
+                let found = tags[key] ?? []
+                if let tag = found.sorted().first(where: protected) { throw StorageError.protectedTag(tag) }
+                if let deletion = wanted[key], !deletion.expects(found) { throw WriteConflict.tagsChanged(deletion.digest) }
+            }
+            try await connection.query("DELETE FROM manifests WHERE repository = \(repository) AND digest = ANY(\(present))",
                                        logger: self.logger)
+            let removed = try await connection.rows("""
+                DELETE FROM tags WHERE repository = \(repository) AND manifest = ANY(\(present)) RETURNING 1
+                """, self.logger)
+            // Only the tags checked above: the row locks leave no other (this guards that reasoning).
+            guard removed.count == tags.values.reduce(0, { $0 + $1.count }) else {
+                throw WriteConflict.tagsChanged(wanted[present[0]]!.digest)
+            }
             try await connection.query("""
-                DELETE FROM manifest_references WHERE repository = \(repository) AND manifest = \(digest)
+                DELETE FROM manifest_references WHERE repository = \(repository) AND manifest = ANY(\(present))
                 """, logger: self.logger)
-            return true
+            return present.compactMap { wanted[$0]?.digest }
         }
     }
 

@@ -73,18 +73,25 @@ extension SQLiteMetadataStore: ManifestIndex {
             pushedBy: row["pushed_by"] ?? "anonymous")
     }
 
-    public func deleteManifest(_ digest: Digest, in repository: RepositoryName,
-                               protected: @escaping @Sendable (String) -> Bool) async throws -> Bool {
+    /// One write transaction: no push can tag a manifest between the check of its tags and its deletion.
+    public func deleteManifests(_ deletions: [ManifestDeletion], in repository: RepositoryName,
+                                protected: @escaping @Sendable (String) -> Bool) async throws -> [Digest] {
         try await pool.write { db in
-            let arguments: StatementArguments = [repository.value, digest.description]
-            let tags = try String.fetchAll(db, sql: "SELECT name FROM tags WHERE repository = ? AND manifest = ? ORDER BY name",
-                                           arguments: arguments)
-            if let tag = tags.first(where: protected) { throw StorageError.protectedTag(tag) }
-            try db.execute(sql: "DELETE FROM manifests WHERE repository = ? AND digest = ?", arguments: arguments)
-            guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND manifest = ?", arguments: arguments)
-            try db.execute(sql: "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", arguments: arguments)
-            return true
+            var deleted: [Digest] = []
+            for deletion in deletions where !deleted.contains(deletion.digest) {
+                let arguments: StatementArguments = [repository.value, deletion.digest.description]
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?",
+                                        arguments: arguments) ?? false else { continue }
+                let tags = try String.fetchAll(db, sql: "SELECT name FROM tags WHERE repository = ? AND manifest = ? ORDER BY name",
+                                               arguments: arguments)
+                if let tag = tags.first(where: protected) { throw StorageError.protectedTag(tag) }
+                if !deletion.expects(Set(tags)) { throw WriteConflict.tagsChanged(deletion.digest) }
+                try db.execute(sql: "DELETE FROM manifests WHERE repository = ? AND digest = ?", arguments: arguments)
+                try db.execute(sql: "DELETE FROM tags WHERE repository = ? AND manifest = ?", arguments: arguments)
+                try db.execute(sql: "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", arguments: arguments)
+                deleted.append(deletion.digest)
+            }
+            return deleted
         }
     }
 

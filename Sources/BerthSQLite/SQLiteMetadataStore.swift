@@ -117,7 +117,13 @@ extension SQLiteMetadataStore: BlobIndex {
             }
             if let claim {
                 try db.execute(sql: "DELETE FROM blob_claims WHERE digest = ? AND claim = ?", arguments: [digest.description, claim])
+                // Without its claim, a collector may have condemned and deleted the bytes the writer relied on
+                // (it drops claims an hour old as dead writers'): linking them would acknowledge nothing.
+                guard db.changesCount == 1 else { throw WriteConflict.claimLost(digest) }
             }
+            let condemned = try Bool.fetchOne(db, sql: "SELECT condemned FROM blobs WHERE digest = ?",
+                                              arguments: [digest.description]) ?? false
+            if condemned { throw WriteConflict.claimLost(digest) }
             try Self.ensureRepository(db, repository.value)
             try db.execute(sql: "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                            arguments: [digest.description, size, now])

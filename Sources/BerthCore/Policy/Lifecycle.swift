@@ -25,6 +25,9 @@ public struct Lifecycle: Sendable {
         public var referrers: [Digest: [Digest]]
         /// Expired images an immutable tag keeps, with the tag.
         public var kept: [Digest: String]
+        /// The tags of each expired image and referrer when planned: applying deletes an image (with its
+        /// referrers) only while they still have exactly these.
+        public var tags: [Digest: Set<String>] = [:]
     }
 
     /// The policy in force for a repository: its own, else its namespace's.
@@ -82,35 +85,47 @@ public struct Lifecycle: Sendable {
                 if let tag = expiry.image.tags.first(where: rule.rule.protects) { kept[expiry.image.digest] = tag }
             }
         }
-        return Plan(repository: repository, scope: scope, policy: policy, expiries: expiries, referrers: referrers, kept: kept)
+        let planned = Set(expiries.map(\.image.digest)).union(referrers.values.joined())
+        let tags = Dictionary(entries.filter { planned.contains($0.digest) }.map { ($0.digest, Set($0.tags)) },
+                              uniquingKeysWith: { first, _ in first })
+        return Plan(repository: repository, scope: scope, policy: policy, expiries: expiries, referrers: referrers, kept: kept,
+                    tags: tags)
     }
 
-    /// Applies the policy in force to `repository`: deletes what it expires (referrers first), each deletion
-    /// audited with its rule. Returns the plan and the manifests deleted.
+    /// Applies the policy in force to `repository`: deletes what it expires, each deletion audited with its
+    /// rule. Returns the plan and the manifests deleted.
     public func apply(_ repository: RepositoryName, now: Date = Date(), by caller: Caller) async throws -> (Plan, [Digest])? {
         guard let plan = try await preview(repository, now: now) else { return nil }
+        return (plan, try await apply(plan, by: caller))
+    }
+
+    /// Deletes what `plan` expires as the plan saw it: each image with its referrers in one transaction, and
+    /// only while each still has the tags it had when planned. An image tagged since (an "untagged" image a
+    /// push just tagged), or tagged immutable since, is kept with its referrers. Returns the manifests deleted.
+    public func apply(_ plan: Plan, by caller: Caller) async throws -> [Digest] {
+        let repository = plan.repository
         let rule = try await TagRules(store: metadata, audit: audit).immutability(of: repository)
         let protected: @Sendable (String) -> Bool = { rule?.rule.protects($0) ?? false }
         var deleted: [Digest] = []
         for expiry in plan.expiries where plan.kept[expiry.image.digest] == nil {
+            let image = expiry.image.digest
             let detail = "rule \(expiry.rulePriority)" + (expiry.ruleDescription.map { ": \($0)" } ?? "")
-            for referrer in (plan.referrers[expiry.image.digest] ?? []).reversed() {
-                if try await metadata.deleteManifest(referrer, in: repository, protected: protected) {
-                    deleted.append(referrer)
-                    audit.record(AuditEvent(caller, "lifecycle.expire", "\(repository)@\(referrer)",
-                                            detail: "referrer of \(expiry.image.digest); \(detail)"))
-                }
-            }
+            // Referrers first in the list, as before; the transaction makes the order moot.
+            let digests = (plan.referrers[image] ?? []).reversed() + [image]
+            let deletions = digests.map { ManifestDeletion($0, expectedTags: plan.tags[$0] ?? []) }
+            let gone: [Digest]
             do {
-                if try await metadata.deleteManifest(expiry.image.digest, in: repository, protected: protected) {
-                    deleted.append(expiry.image.digest)
-                    audit.record(AuditEvent(caller, "lifecycle.expire", "\(repository)@\(expiry.image.digest)", detail: detail))
-                }
-            } catch StorageError.protectedTag {
-                continue  // tagged immutable since the preview
+                gone = try await metadata.deleteManifests(deletions, in: repository, protected: protected)
+            } catch StorageError.protectedTag, WriteConflict.tagsChanged {
+                continue  // tagged (or tagged immutable) since the plan: not what the plan expired
+            }
+            for digest in digests where gone.contains(digest) {
+                deleted.append(digest)
+                audit.record(AuditEvent(caller, "lifecycle.expire", "\(repository)@\(digest)",
+                                        detail: digest == image ? detail : "referrer of \(image); \(detail)"))
             }
         }
-        return (plan, deleted)
+        return deleted
     }
 
     /// Applies every policy to the repositories it covers; returns the number of manifests deleted.

@@ -119,20 +119,45 @@ extension RegistryService {
             await pending.discard()
             throw RegistryError(.digestInvalid, "provided digest did not match uploaded content")
         }
-        let claimName = UploadID().value
+        // The pending bytes serve the first attempt only: published or dropped, they cannot be written again.
+        let once = PendingOnce(pending)
         do {
-            try await claim(digest, for: claimName)
+            try await linkClaimed(digest, claim: UploadID().value, write: { present in
+                if present { await once.discard(); return true }
+                return try await once.publish()
+            }, link: { claim in
+                try await metadata.addBlob(digest, size: size, to: repository, completing: nil, claim: claim, by: caller.name)
+            })
         } catch {
-            await pending.discard()
+            await once.discard()
             throw error
         }
-        do {
-            if try await blobs.contains(digest) { await pending.discard() } else { try await pending.publish() }
-            try await metadata.addBlob(digest, size: size, to: repository, completing: nil, claim: claimName, by: caller.name)
-        } catch {
-            await pending.discard()
-            try? await metadata.releaseClaim(digest, claim: claimName)
-            throw error
+    }
+
+    /// Claims `digest`, makes sure its bytes are stored (`write`, told whether they are present already,
+    /// stores them when it still can) and links them with `link`, whose transaction checks that the claim
+    /// survived. When a collector dropped the claim meanwhile (as a dead writer's, after an hour) the bytes
+    /// found or stored may be condemned and deleted: everything is done again under a new claim, and when the
+    /// bytes are gone and cannot be written again the writer is told to upload again. Never acknowledged
+    /// without bytes.
+    func linkClaimed(_ digest: Digest, claim: String, write: (_ present: Bool) async throws -> Bool,
+                     link: (_ claim: String) async throws -> Void) async throws {
+        for attempt in 1...3 {
+            try await self.claim(digest, for: claim)
+            do {
+                guard try await write(try await blobs.contains(digest)) else {
+                    throw RegistryError(.unavailable, "blob \(digest) was removed while being stored; upload it again")
+                }
+                try await link(claim)
+                return
+            } catch WriteConflict.claimLost where attempt < 3 {
+                logger.warning("claim on \(digest) was lost before its link (a garbage collection took it for a dead writer's); storing it again")
+            } catch WriteConflict.claimLost {
+                throw RegistryError(.unavailable, "blob \(digest) was removed while being stored; upload it again")
+            } catch {
+                try? await metadata.releaseClaim(digest, claim: claim)
+                throw error
+            }
         }
     }
 
@@ -234,17 +259,43 @@ extension RegistryService {
     /// the blob's row links them (the collector skips claimed blobs; a claim waits out one being deleted).
     private func store(_ id: UploadID, as digest: Digest, size: Int64, segments: [UploadSegment],
                        in repository: RepositoryName, session: Bool, by caller: Caller) async throws {
-        try await claim(digest, for: id.value)
         do {
-            if try await !blobs.contains(digest) {
-                try await blobs.commitUpload(id, segments: segments, as: digest)
-            }
-            try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil,
-                                       claim: id.value, by: caller.name)
-        } catch {
-            try? await metadata.releaseClaim(digest, claim: id.value)
-            throw error
+            try await linkClaimed(digest, claim: id.value, write: { present in
+                if !present { try await blobs.commitUpload(id, segments: segments, as: digest) }
+                return true
+            }, link: { claim in
+                try await metadata.addBlob(digest, size: size, to: repository, completing: session ? id : nil,
+                                           claim: claim, by: caller.name)
+            })
+        } catch StorageError.uploadNotFound where session {
+            // Bytes moved into place by a first attempt and then condemned: the staged copy went with them.
+            runningHashes.withLock { _ = $0.removeValue(forKey: id) }
+            try? await metadata.deleteUpload(id)
+            throw Self.unknownUpload
+        } catch StorageError.uploadNotFound {
+            throw RegistryError(.unavailable, "blob \(digest) was removed while being stored; upload it again")
         }
         try? await blobs.deleteUpload(id)
+    }
+}
+
+/// A pending blob that is published or discarded at most once.
+private actor PendingOnce {
+    private var pending: (any PendingBlob)?
+
+    init(_ pending: any PendingBlob) { self.pending = pending }
+
+    /// Publishes the bytes; false when they were already used.
+    func publish() async throws -> Bool {
+        guard let pending else { return false }
+        try await pending.publish()
+        self.pending = nil
+        return true
+    }
+
+    func discard() async {
+        guard let pending else { return }
+        self.pending = nil
+        await pending.discard()
     }
 }

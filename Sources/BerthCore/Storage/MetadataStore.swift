@@ -8,6 +8,8 @@ public protocol BlobIndex: Sendable {
     /// With `upload`, that session ends in the same transaction (one durable commit, not two); with `claim`,
     /// the writer's claim on the digest (`GarbageIndex.claimBlob`) is dropped in it too. Linking a blob
     /// already linked renews the link's time.
+    /// Throws `WriteConflict.claimLost` (recording nothing) when `claim` is no longer held or the blob is
+    /// condemned: a collector may have deleted the bytes the writer relied on, so the writer stores them again.
     func addBlob(_ digest: Digest, size: Int64, to repository: RepositoryName, completing upload: UploadID?,
                  claim: String?, by caller: String) async throws
     /// Makes a blob visible in `repository` when `source` can see it. Returns false when it cannot (also
@@ -27,9 +29,14 @@ public protocol ManifestIndex: Sendable {
     /// that already points at another manifest is left alone: `StorageError.protectedTag` (storing nothing).
     func putManifest(_ manifest: ManifestRecord, tags: [String], protected: @escaping @Sendable (String) -> Bool) async throws
     func manifest(_ reference: ManifestReference, in repository: RepositoryName) async throws -> ManifestRecord?
-    /// Deletes a manifest and the tags pointing at it. Returns false when it did not exist; throws
-    /// `StorageError.protectedTag` (deleting nothing) when `protected` accepts one of those tags.
-    func deleteManifest(_ digest: Digest, in repository: RepositoryName, protected: @escaping @Sendable (String) -> Bool) async throws -> Bool
+    /// Deletes manifests of `repository` with the tags pointing at them, all or nothing, in one transaction
+    /// that reads each manifest's tags only once no tag can be written to it any more (on PostgreSQL, with
+    /// its row locked as a tag push locks it): a tag pushed concurrently is either seen here or written after
+    /// the delete, onto the manifest pushed again. Throws, deleting nothing, `StorageError.protectedTag` when
+    /// `protected` accepts one of those tags, and `WriteConflict.tagsChanged` when a manifest's tags are not
+    /// the ones its deletion expects. Manifests already gone are skipped; returns those deleted.
+    func deleteManifests(_ deletions: [ManifestDeletion], in repository: RepositoryName,
+                         protected: @escaping @Sendable (String) -> Bool) async throws -> [Digest]
     /// Deletes a tag only. Returns false when it did not exist.
     func deleteTag(_ tag: String, in repository: RepositoryName) async throws -> Bool
     /// Tags in lexical order after `last`; nil when the repository is unknown.
@@ -129,9 +136,42 @@ extension ManifestIndex {
         try await putManifest(manifest, tags: tags, protected: { _ in false })
     }
 
+    /// Deletes a manifest and whatever tags point at it. Returns false when it did not exist; throws
+    /// `StorageError.protectedTag` (deleting nothing) when `protected` accepts one of those tags.
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName,
+                               protected: @escaping @Sendable (String) -> Bool) async throws -> Bool {
+        try await !deleteManifests([ManifestDeletion(digest)], in: repository, protected: protected).isEmpty
+    }
+
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
         try await deleteManifest(digest, in: repository, protected: { _ in false })
     }
+}
+
+/// What a metadata write found changed under it, checked in its transaction (it wrote nothing). Drivers throw
+/// these as they throw `StorageError`s; the registry service decides what the writer does next.
+public enum WriteConflict: Error, Sendable, Equatable {
+    /// A manifest's tags are no longer those its deleter decided on.
+    case tagsChanged(Digest)
+    /// A writer's claim on this digest was dropped (garbage collection drops claims an hour old as dead
+    /// writers'), or the blob is condemned: the bytes the writer relied on may be gone, so nothing was linked.
+    case claimLost(Digest)
+}
+
+/// A manifest to delete, and the tags its deleter decided on (a lifecycle plan: an image planned as untagged
+/// must not go with a tag pushed since).
+public struct ManifestDeletion: Sendable, Hashable {
+    public var digest: Digest
+    /// The tags the manifest must still have, exactly; nil: whatever it has.
+    public var expectedTags: Set<String>?
+
+    public init(_ digest: Digest, expectedTags: Set<String>? = nil) {
+        self.digest = digest
+        self.expectedTags = expectedTags
+    }
+
+    /// Whether the tags found under the delete's lock are what this deletion expects.
+    public func expects(_ tags: Set<String>) -> Bool { expectedTags.map { $0 == tags } ?? true }
 }
 
 /// Repository policies (tag immutability, and later lifecycle rules and quotas): one JSON document per kind
