@@ -10,6 +10,7 @@ class Checks:
         check, ns = self.check, self.ns
         gc = bool(self.t.gc_runners)
         if gc:
+            self.grace_promise()
             self.dry_runs()
             reports = []
             self.final_gc_at = time.time()

@@ -4,11 +4,12 @@ import hashlib, http.client, json, os, random, threading, time, urllib.parse
 from .wire import *  # noqa: F401,F403 (the wire helpers and constants)
 from .wire import ACCEPT, CONFIG, INDEX, LAYER, MANIFEST, RETRYABLE_PUT, TIMEOUT  # noqa: F401
 from .checks import Checks
+from .grace import Grace
 from .load import Load
 from .pushes import Pushes
 
 
-class Stress(Pushes, Load, Checks):
+class Stress(Pushes, Load, Checks, Grace):
     def __init__(self, target, check, seconds=40, workers=6, seed=None, sabotage=None, namespace="gcstress",
                  repos=4, tags_per_repo=8, log=print, upload_expiry=10, kill_collector=False):
         self.t, self.check, self.seconds, self.nworkers = target, check, seconds, workers

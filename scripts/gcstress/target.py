@@ -24,8 +24,8 @@ def cli_runner(binary, location_args, timeout=300):
     """`berth gc <location> --grace 0s --untagged --json [--dry-run]`: the report is stdout's last line."""
     import subprocess
 
-    def run(dry_run=False, kill_after=None):
-        argv = [binary, "gc", *location_args, "--grace", "0s", "--untagged", "--json"] + (["--dry-run"] if dry_run else [])
+    def run(dry_run=False, kill_after=None, grace="0s"):
+        argv = [binary, "gc", *location_args, "--grace", grace, "--untagged", "--json"] + (["--dry-run"] if dry_run else [])
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             stdout, stderr = p.communicate(timeout=kill_after or timeout)
@@ -51,8 +51,8 @@ def cli_runner(binary, location_args, timeout=300):
 
 def api_runner(url_fn, headers):
     """POST /api/v1/gc on url_fn() (called each time, so a restarted server's new port is used)."""
-    def run(dry_run=False, kill_after=None):
-        body = json.dumps({"dryRun": dry_run, "grace": "0s", "untagged": True}).encode()
+    def run(dry_run=False, kill_after=None, grace="0s"):
+        body = json.dumps({"dryRun": dry_run, "grace": grace, "untagged": True}).encode()
         r = call("POST", f"{url_fn()}/api/v1/gc", body, {"Content-Type": "application/json", **headers}, timeout=300)
         if r.status == 409:
             return "busy", None, repr(r)
