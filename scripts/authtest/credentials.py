@@ -129,38 +129,39 @@ def credentials(reg, principals, found_secrets):
             ("reader users token", "reader", ["admin:users"], reader_pw),
             ("admin all token", "admin", ["admin:users", "admin:tokens", "admin:audit", "admin:gc",
                                           "admin:namespaces", "repository:priv/app:pull"], admin_pw),
-            ("expired-after-use token", "admin", ["admin:users", "admin:namespaces", "repository:priv/app:pull"],
-             admin_pw),
-            ("revoked-after-use token", "admin", ["admin:users", "repository:priv/app:pull"], admin_pw)):
-        secret, tid = make_token(reg, as_, user, scopes, "4s" if name.startswith("expired") else "1h")
+            ("expired-after-use token", "admin", ["repository:priv/app:pull"], admin_pw),
+            ("revoked-after-use token", "admin", ["repository:priv/app:pull"], admin_pw)):
+        try:
+            secret, tid = make_token(reg, as_, user, scopes, "4s" if name.startswith("expired") else "1h")
+        except RuntimeError as e:  # a build that knows no admin scopes: the rows that need one are dropped
+            check(False, f"{name} ({' '.join(scopes)}) is created", str(e))
+            continue
         tokens[name] = (secret, tid, user, {s.split(":", 1)[1] for s in scopes if s.startswith("admin:")})
         found_secrets.append(secret)
     expiry = time.time() + 4
     # First uses: both work before they expire or are revoked (the login cache now holds them).
-    for name in ("expired-after-use token", "revoked-after-use token"):
-        secret, tid, user, _ = tokens[name]
-        # Token mode's /v2/ takes JWTs only: there, the first use is at the token service (below).
-        for path in ("/v2/priv/app/tags/list", "/api/v1/users")[1 if mode == "token" else 0:]:
-            r = b.call("GET", path, headers=basic(user, secret))
-            check(r.status == 200, f"{name}: first use of GET {path} -> 200", repr(r))
-        if mode == "token":
-            r = reg.berth.call("GET", "/auth/token?service=berth&scope=repository:priv/app:pull",
-                               headers=basic(user, secret))
-            check(r.status == 200, f"{name}: first use at /auth/token -> 200", repr(r))
+    first_uses(reg, tokens, ("expired-after-use token", "revoked-after-use token"))
+    # Nothing changes access data until the token expires: no reload may empty the login cache meanwhile.
+    time.sleep(max(0.0, expiry - time.time()) + 1.5)
+    after_expiry(reg, tokens, "expired-after-use token")
     expect(reg, "admin revokes the revoked-after-use token",
            b.call("DELETE", f"/api/v1/tokens/{tokens['revoked-after-use token'][1]}", headers=admin_pw), 204)
+    after_expiry(reg, tokens, "revoked-after-use token")
 
     rows = [Cred("admin password", admin_pw, "admin"), Cred("nsadmin password", nsadmin_pw, "nsadmin"),
             Cred("anonymous (no header)", {}, state="anonymous"),
             Cred("anonymous (empty Basic, as podman sends)", {"Authorization": "Basic Og=="}, state="anonymous"),
             Cred("wrong password", basic("admin", "wrong-" + P["admin"].secret), state="invalid"),
+            Cred("expired-after-use token", basic("admin", tokens["expired-after-use token"][0]), state="invalid"),
             Cred("revoked-after-use token", basic("admin", tokens["revoked-after-use token"][0]), state="invalid")]
     for name in ("admin repo token", "admin users token", "admin priv token", "nsadmin priv token",
                  "reader users token", "admin all token"):
+        if name not in tokens:
+            continue
         secret, _, user, limits = tokens[name]
         rows.append(Cred(name, basic(user, secret), user, limits))
     if mode == "token":
-        all_secret = tokens["admin all token"][0]
+        all_secret = tokens.get("admin all token", ("missing",))[0]
         repo_secret = tokens["admin repo token"][0]
         for name, headers, user, scopes, limits in (
                 ("admin's JWT for repository:priv/app:pull", admin_pw, "admin", ["repository:priv/app:pull"], set()),
@@ -174,26 +175,46 @@ def credentials(reg, principals, found_secrets):
                  ["admin:users:*"], {"users"}),
                 ("JWT of the admin-repo token asking admin:users:*", basic("admin", repo_secret), "admin",
                  ["admin:users:*"], set())):
-            jwt = jwt_for(reg, headers, scopes)
+            try:
+                jwt = jwt_for(reg, headers, scopes)
+            except RuntimeError as e:
+                check(False, f"{name} is issued", str(e))
+                continue
             found_secrets.append(jwt)
             rows.append(Cred(name, bearer(jwt), user, limits))
     counter = [0]
     for cred in rows:
         route_checks(reg, cred, counter)
-    time.sleep(max(0.0, expiry - time.time()) + 1.5)
-    expired = tokens["expired-after-use token"]
-    route_checks(reg, Cred("expired-after-use token", basic("admin", expired[0]), state="invalid"), counter)
-    for name in ("expired-after-use token", "revoked-after-use token"):
-        secret = tokens[name][0]
-        r = b.call("GET", "/v2/priv/app/tags/list", headers=basic("admin", secret))
-        if mode == "basic":
-            expect(reg, f"{name}: GET /v2/priv/app/tags/list after a first use", r, 401, "UNAUTHORIZED")
-        else:
-            r = b.call("GET", "/auth/token?service=berth&scope=repository:priv/app:pull", headers=basic("admin", secret))
-            expect(reg, f"{name}: the token service issues nothing after a first use", r, 401, "UNAUTHORIZED")
 
     exact_reproductions(reg, P, tokens, admin_pw)
     password_changes(reg, P, found_secrets)
+
+
+def first_uses(reg, tokens, names):
+    b, check, mode = reg.berth, reg.report.check, reg.mode
+    for name in names:
+        secret, tid, user, _ = tokens[name]
+        # Token mode's /v2/ takes JWTs only: there, the first use is at the token service (below).
+        for path in ("/v2/priv/app/tags/list", "/api/v1/namespaces")[1 if mode == "token" else 0:]:
+            r = b.call("GET", path, headers=basic(user, secret))
+            check(r.status == 200, f"{name}: first use of GET {path} -> 200", repr(r))
+        if mode == "token":
+            r = reg.berth.call("GET", "/auth/token?service=berth&scope=repository:priv/app:pull",
+                               headers=basic(user, secret))
+            check(r.status == 200, f"{name}: first use at /auth/token -> 200", repr(r))
+
+
+def after_expiry(reg, tokens, name):
+    """The token, used once (and so in the login cache), is refused on every surface now."""
+    b, secret = reg.berth, tokens[name][0]
+    if reg.mode == "basic":
+        r = b.call("GET", "/v2/priv/app/tags/list", headers=basic("admin", secret))
+        expect(reg, f"{name}: GET /v2/priv/app/tags/list after a first use", r, 401, "UNAUTHORIZED")
+    else:
+        r = b.call("GET", "/auth/token?service=berth&scope=repository:priv/app:pull", headers=basic("admin", secret))
+        expect(reg, f"{name}: the token service issues nothing after a first use", r, 401, "UNAUTHORIZED")
+    r = b.call("GET", "/api/v1/namespaces", headers=basic("admin", secret))
+    expect(reg, f"{name}: GET /api/v1/namespaces after a first use", r, 401, "UNAUTHORIZED")
 
 
 def exact_reproductions(reg, P, tokens, admin_pw):
@@ -209,7 +230,7 @@ def exact_reproductions(reg, P, tokens, admin_pw):
     expect(reg, "admin's pull-scoped token lists namespaces: only priv (what its scope names)",
            b.call("GET", "/api/v1/namespaces", headers=pull), 200,
            test=lambda j: [n["name"] for n in j] == ["priv"])
-    every = basic("admin", tokens["admin all token"][0])
+    every = basic("admin", tokens.get("admin all token", ("missing",))[0])
     r = b.call("POST", "/api/v1/tokens", b'{"scopes":["repository:sec/src:pull"],"expires":"1m"}',
                {"Content-Type": "application/json", **every})
     expect(reg, "a token with admin:tokens mints a token reaching further than itself", r, 403, "DENIED")
@@ -223,7 +244,7 @@ def exact_reproductions(reg, P, tokens, admin_pw):
     expect(reg, "token listings say which tokens are revoked", r, 200,
            test=lambda j: any(t["id"] == tokens["revoked-after-use token"][1] and t.get("state") == "revoked"
                               and t.get("revoked_at") for t in j)
-           and any(t["id"] == tokens["admin all token"][1] and t.get("state") == "active" for t in j))
+           and any(t["id"] == tokens.get("admin all token", ("", ""))[1] and t.get("state") == "active" for t in j))
     expect(reg, "GET /api/v1/audit?limit=0 is refused", b.call("GET", "/api/v1/audit?limit=0", headers=admin_pw),
            400)
 
@@ -244,10 +265,13 @@ def password_changes(reg, P, found_secrets):
            403, "DENIED")
     expect(reg, "a user sets its password with a wrong current one",
            send(basic(user, old), {"password": new, "current_password": "wrong"}), 403, "DENIED")
-    secret, _ = make_token(reg, basic(user, old), user, ["admin:tokens", "admin:users"])
-    found_secrets.append(secret)
-    expect(reg, "a user's own token (admin:users) sets its password, current one given",
-           send(basic(user, secret), {"password": new, "current_password": old}), 403, "DENIED")
+    try:
+        secret, _ = make_token(reg, basic(user, old), user, ["admin:tokens", "admin:users"])
+        found_secrets.append(secret)
+        expect(reg, "a user's own token (admin:users) sets its password, current one given",
+               send(basic(user, secret), {"password": new, "current_password": old}), 403, "DENIED")
+    except RuntimeError as e:
+        reg.report.check(False, "a user makes itself a token with admin:tokens and admin:users", str(e))
     if mode == "token":
         jwt = jwt_for(reg, basic(user, old), ["repository:priv/app:pull"])
         expect(reg, "a user's registry JWT sets its password, current one given",

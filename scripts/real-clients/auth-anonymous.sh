@@ -36,6 +36,7 @@ print(json.dumps(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["
            --storage-driver vfs --events-backend file --cgroup-manager cgroupfs)
   local ptls=(--tls-verify=false)
   [ "$ATRANSPORT" = tls ] && ptls=(--tls-verify=true --cert-dir "$CERTDIR")
+  printf '{"auths":{}}\n' >"$RUN/podman-anon.json"   # an auth file holding no credentials
   step "$L: anonymous: podman pull pub/lib:v1, not logged in" "$T_LONG" \
     "${p[@]}" pull "${ptls[@]}" --authfile "$RUN/podman-anon.json" "$LHREG/pub/lib:v1"
   expect_eq "$L: anonymous: podman's image has the pushed digest" "$want" \
