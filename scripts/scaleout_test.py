@@ -6,7 +6,8 @@
      (BERTH_SCALEOUT_SWIFT=0 skips them; they need the release test build of scripts/test);
   1. an upload session whose requests alternate between the instances completes, two PATCHes racing at one
      offset on different instances give exactly one 202, and a finishing PUT replayed on the other instance
-     after the first answered succeeds; and two more instances in token mode sharing a signing-keys folder accept each other's tokens
+     after the first answered succeeds; S3 retries through injected faults, and failing without them
+     (scaleout/faultcheck.py); and two more instances in token mode sharing a signing-keys folder accept each other's tokens
      (scripts/scaleout_token_check.py); one more with `storage.s3.redirect` sends blob GETs to presigned
      storage URLs that skopeo follows (scripts/scaleout_redirect_check.py); tag immutability holds across
      instances, also for pushes racing on both (scripts/scaleout_policy_check.py);
@@ -24,7 +25,7 @@ import urllib.error, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from scaleout import Cluster  # noqa: E402
+from scaleout import Cluster, faultcheck  # noqa: E402
 from scaleout.berth import config_yaml  # noqa: E402
 import migrate_storage_check  # noqa: E402
 import scaleout_gc_check  # noqa: E402
@@ -248,6 +249,7 @@ def main():
             live_swift_suites(cluster)
         cross_instance(a, b)
         cached_deletes(a, b)
+        faultcheck.run(check, cluster.s3, BERTH)  # S3 retries through injected faults, and failing without them
         scaleout_token_check.run(check, cluster, BERTH)
         scaleout_redirect_check.run(check, cluster, BERTH)
         scaleout_policy_check.run(check, cluster, BERTH)

@@ -7,7 +7,8 @@ import NIOCore
 /// Staging them under `uploads/` and copying would write every byte twice.
 extension S3BlobStore {
     public func writeBlob(_ digest: Digest, _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> (any PendingBlob)? {
-        var writer = SegmentWriter(client: client, key: blobKey(digest), partSize: configuration.partSize)
+        var writer = SegmentWriter(client: client, key: blobKey(digest), partSize: configuration.partSize,
+                                   budget: buffers)
         do {
             for try await chunk in data { try await writer.write(chunk) }
             try await writer.flushAllButLast()
@@ -43,13 +44,5 @@ struct PendingS3Blob: PendingBlob {
     /// Aborts an unfinished multipart upload; never deletes the key, which may hold the published blob.
     func discard() async {
         await writer.abort()
-    }
-}
-
-extension SegmentWriter {
-    func abort() async {
-        guard let uploadID else { return }
-        let client = client, key = key
-        await S3BlobStore.detached { try await client.abortMultipartUpload(key, uploadID: uploadID) }
     }
 }

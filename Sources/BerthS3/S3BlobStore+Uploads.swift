@@ -7,7 +7,8 @@ extension S3BlobStore {
     public func appendUpload(_ id: UploadID, at offset: Int64,
                              _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
         let name = Self.segmentName(start: offset)
-        var writer = SegmentWriter(client: client, key: uploadPrefix(id) + name, partSize: configuration.partSize)
+        var writer = SegmentWriter(client: client, key: uploadPrefix(id) + name, partSize: configuration.partSize,
+                                   budget: buffers)
         do {
             for try await chunk in data { try await writer.write(chunk) }
             try await writer.finish()
@@ -51,6 +52,8 @@ extension S3BlobStore {
                 try await client.copyObject(from: segmentKey(id, live[0]), to: target)
             } else if total < Int64(S3Configuration.minimumPartSize) {
                 // Too small for multipart (every part but the last must be 5 MiB): gather and PUT once.
+                let reservation = try await BufferReservation.whole(Self.allocation(Int(total)), from: buffers)
+                defer { reservation.release() }
                 var buffer = ByteBufferAllocator().buffer(capacity: Int(total))
                 try await readUpload(id, segments: live) { buffer.writeImmutableBuffer($0) }
                 try await client.putObject(target, body: buffer)
@@ -67,9 +70,12 @@ extension S3BlobStore {
     private func assemble(_ id: UploadID, _ segments: [UploadSegment], into target: String) async throws {
         let minimum = S3Configuration.minimumPartSize
         let uploadID = try await client.createMultipartUpload(target)
+        // Taken when the first short run is read, held to the end.
+        var reservation: BufferReservation?
+        defer { reservation?.release() }
         do {
             var parts: [S3Client.CompletedPart] = []
-            var pending = ByteBufferAllocator().buffer(capacity: minimum)
+            var pending = ByteBuffer()
             func add(_ part: () async throws -> S3Client.CompletedPart) async throws {
                 guard parts.count < S3Client.maximumParts else {
                     throw S3Error(code: "TooManyParts", message: "an upload needs more than \(S3Client.maximumParts) parts",
@@ -90,6 +96,9 @@ extension S3BlobStore {
                                                                         source: source, range: range) }
                         position += size
                     } else {
+                        if reservation == nil {
+                            reservation = try await BufferReservation.whole(Self.allocation(minimum), from: buffers)
+                        }
                         let size = min(remaining, Int64(minimum - pending.readableBytes))
                         try await readSegment(id, segment, range: position...(position + size - 1)) {
                             pending.writeImmutableBuffer($0)
@@ -118,76 +127,5 @@ extension S3BlobStore {
     /// failures are left for `deleteUpload` or a bucket lifecycle rule.
     static func detached(_ work: @escaping @Sendable () async throws -> Void) async {
         _ = await Task.detached { try? await work() }.value
-    }
-}
-
-/// Streams one request body into a new object: a single PUT when it fits in one part, else a multipart upload
-/// of `partSize` parts. One part buffer per request.
-struct SegmentWriter {
-    let client: S3Client
-    let key: String
-    let partSize: Int
-    var buffer: ByteBuffer
-    var uploadID: String?
-    var parts: [S3Client.CompletedPart] = []
-    private(set) var written: Int64 = 0
-    /// A PUT or a completion was sent: the object may exist and must go if the request fails.
-    var objectMayExist = false
-
-    init(client: S3Client, key: String, partSize: Int) {
-        self.client = client
-        self.key = key
-        self.partSize = partSize
-        // Grows as bytes come (a small body keeps a small buffer), up to partSize.
-        buffer = ByteBufferAllocator().buffer(capacity: 0)
-    }
-
-    mutating func write(_ chunk: ByteBuffer) async throws {
-        var chunk = chunk
-        written += Int64(chunk.readableBytes)
-        while chunk.readableBytes > 0 {
-            // A full buffer is sent only once more bytes come: a body of exactly one part stays a single PUT.
-            if buffer.readableBytes >= partSize { try await flushPart() }
-            var slice = chunk.readSlice(length: min(chunk.readableBytes, partSize - buffer.readableBytes))!
-            buffer.writeBuffer(&slice)
-        }
-    }
-
-    private mutating func flushPart() async throws {
-        if uploadID == nil { uploadID = try await client.createMultipartUpload(key) }
-        guard parts.count < S3Client.maximumParts else {
-            throw S3Error(code: "TooManyParts", message: "a request body needs more than \(S3Client.maximumParts) parts",
-                          resource: "PUT \(key)")
-        }
-        parts.append(try await client.uploadPart(key, uploadID: uploadID!, number: parts.count + 1, body: buffer))
-        buffer.clear()
-    }
-
-    /// Sends every part but the last, for `publish` to finish: until then nothing is visible under the key.
-    mutating func flushAllButLast() async throws {
-        // A multipart upload's last part may be short; a single-part body stays in the buffer for one PUT.
-        if uploadID != nil, buffer.readableBytes > 0 { try await flushPart() }
-    }
-
-    mutating func finish() async throws {
-        guard let uploadID else {
-            // An empty body stages nothing: readers skip empty segments.
-            if buffer.readableBytes > 0 {
-                objectMayExist = true
-                try await client.putObject(key, body: buffer)
-            }
-            return
-        }
-        if buffer.readableBytes > 0 { try await flushPart() }
-        objectMayExist = true
-        try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts)
-    }
-
-    func cleanUp() async {
-        let client = client, key = key, uploadID = uploadID, objectMayExist = objectMayExist
-        await S3BlobStore.detached {
-            if let uploadID { try? await client.abortMultipartUpload(key, uploadID: uploadID) }
-            if objectMayExist { try await client.deleteObject(key) }
-        }
     }
 }

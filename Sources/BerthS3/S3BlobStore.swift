@@ -14,6 +14,8 @@ public final class S3BlobStore: BlobStore {
     /// Whether `shutdown()` must stop the HTTP client (it was created here).
     let ownsClient: Bool
     let logger: Logger
+    /// Bounds the memory of all upload part buffers together (`configuration.uploadBufferBytes`).
+    let buffers: UploadBufferBudget
     /// The most bytes handed to a sink at once.
     static let ioChunk = 1 << 20
 
@@ -31,8 +33,12 @@ public final class S3BlobStore: BlobStore {
                 timeout: .init(connect: .seconds(10), read: .seconds(120))))
         self.ownsClient = httpClient == nil
         self.logger = logger
+        // Shares are what ByteBuffer allocates: a part's size rounded up to a power of two; a buffer starts
+        // with 1 MiB, which doubling never passes before the buffer grows.
+        self.buffers = UploadBufferBudget(limit: configuration.uploadBufferBytes,
+                                          part: Self.allocation(configuration.partSize), first: 1 << 20)
         do {
-            self.client = try S3Client(configuration: configuration, http: http)
+            self.client = try S3Client(configuration: configuration, http: http, logger: logger)
         } catch {
             if httpClient == nil { try? http.syncShutdown() }
             throw error
@@ -42,6 +48,13 @@ public final class S3BlobStore: BlobStore {
     /// Stops the HTTP client this store created (a client passed in is the caller's to stop).
     public func shutdown() async throws {
         if ownsClient { try await client.http.shutdown() }
+    }
+
+    /// The capacity ByteBuffer allocates to hold `bytes`: the next power of two.
+    static func allocation(_ bytes: Int) -> Int {
+        // Bounded before the shift (a part is at most 5 GiB).
+        let bytes = min(max(bytes, 1), 1 << 40)
+        return 1 << (Int.bitWidth - (bytes - 1).leadingZeroBitCount)
     }
 
     // MARK: Keys

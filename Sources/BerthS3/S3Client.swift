@@ -15,13 +15,14 @@ final class S3Client: Sendable {
     let endpointHost: String
     /// A path the endpoint URL carries before the bucket (rare: S3 behind a path-routing proxy), no trailing '/'.
     let basePath: String
+    let retrier: S3Retrier
 
     /// Time allowed until a response's head; bodies then stream under the client's read timeout.
     static let headTimeout: TimeAmount = .minutes(5)
     /// Error bodies are small XML documents; more than this is not read.
     static let errorBodyLimit = 64 << 10
 
-    init(configuration: S3Configuration, http: HTTPClient) throws {
+    init(configuration: S3Configuration, http: HTTPClient, logger: Logger = Logger(label: "berth.s3")) throws {
         guard let url = URLComponents(string: configuration.endpoint), let scheme = url.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
         else {
@@ -36,6 +37,7 @@ final class S3Client: Sendable {
         var path = url.percentEncodedPath
         while path.hasSuffix("/") { path.removeLast() }
         self.basePath = path
+        self.retrier = S3Retrier(maxAttempts: configuration.maxAttempts, logger: logger)
         self.signer = SigV4Signer(accessKey: configuration.accessKey, secretKey: configuration.secretKey,
                                   sessionToken: configuration.sessionToken, region: configuration.region)
     }
@@ -50,25 +52,51 @@ final class S3Client: Sendable {
         return ("\(configuration.bucket).\(endpointHost)", "\(basePath)/\(encodedKey)")
     }
 
-    /// Sends one signed request and returns the response once its status is a success; the body is left for
-    /// the caller to stream or collect. Anything else becomes an `S3Error` (its body parsed when present).
+    /// Sends a signed request, retried as `retrier` allows, and returns the response once its status is a
+    /// success; the body is left for the caller to stream or collect (a failure while streaming it is the
+    /// caller's: bytes may already have been handed on). Anything else becomes an `S3Error` (its body parsed
+    /// when present).
     func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
               body: ByteBuffer? = nil, timeout: TimeAmount = S3Client.headTimeout) async throws -> HTTPClientResponse {
+        let payloadHash = payloadHash(body)
+        return try await retrier.run("\(method) \(key ?? "/")") { _ in
+            try await sendOnce(method, key: key, query: query, headers: headers, body: body,
+                               payloadHash: payloadHash, timeout: timeout)
+        }
+    }
+
+    /// Sends a request and collects its (small) response body as text; an `<Error>` document in a 200
+    /// response (CompleteMultipartUpload, CopyObject) is a failure too. Retried as a whole, collection included.
+    func sendForText(_ method: String, key: String?, query: [(String, String)] = [],
+                     headers: [(String, String)] = [], body: ByteBuffer? = nil,
+                     limit: Int = 16 << 20) async throws -> (text: String, headers: [(String, String)]) {
+        let payloadHash = payloadHash(body)
+        return try await retrier.run("\(method) \(key ?? "/")") { _ in
+            try await textOnce(method, key: key, query: query, headers: headers, body: body,
+                               payloadHash: payloadHash, limit: limit)
+        }
+    }
+
+    /// The payload hash for the signature, computed once for all attempts.
+    func payloadHash(_ body: ByteBuffer?) -> String {
+        guard let body, body.readableBytes > 0 else { return SigV4Signer.emptyPayloadSHA256 }
+        return configuration.signPayload
+            ? body.withUnsafeReadableBytes { SigV4Signer.sha256Hex($0) } : SigV4Signer.unsignedPayload
+    }
+
+    /// One attempt: signs afresh (the signature carries the time) and sends the same bytes.
+    func sendOnce(_ method: String, key: String?, query: [(String, String)], headers: [(String, String)],
+                  body: ByteBuffer?, payloadHash: String,
+                  timeout: TimeAmount = S3Client.headTimeout) async throws -> HTTPClientResponse {
         let (host, path) = location(key)
         var signed = [("host", host)] + headers
-        let payloadHash: String
-        if let body, body.readableBytes > 0 {
-            payloadHash = configuration.signPayload
-                ? body.withUnsafeReadableBytes { SigV4Signer.sha256Hex($0) } : SigV4Signer.unsignedPayload
-        } else {
-            payloadHash = SigV4Signer.emptyPayloadSHA256
-        }
         signer.sign(method: method, path: path, query: query, headers: &signed, payloadHash: payloadHash)
         let queryText = SigV4Signer.canonicalQuery(query)
         var request = HTTPClientRequest(url: "\(scheme)://\(host)\(path)" + (queryText.isEmpty ? "" : "?\(queryText)"))
         request.method = .init(rawValue: method)
         for (name, value) in signed { request.headers.add(name: name, value: value) }
         if let body {
+            // A ByteBuffer is a value: every attempt sends it whole from its start.
             request.body = .bytes(body)
         } else if method == "PUT" || method == "POST" {
             request.body = .bytes(ByteBuffer())
@@ -79,12 +107,10 @@ final class S3Client: Sendable {
         throw await Self.error(from: response, resource: "\(method) \(key ?? "/")")
     }
 
-    /// Sends a request and collects its (small) response body as text; an `<Error>` document in a 200
-    /// response (CompleteMultipartUpload, CopyObject) is a failure too.
-    func sendForText(_ method: String, key: String?, query: [(String, String)] = [],
-                     headers: [(String, String)] = [], body: ByteBuffer? = nil,
-                     limit: Int = 16 << 20) async throws -> (text: String, headers: [(String, String)]) {
-        let response = try await send(method, key: key, query: query, headers: headers, body: body)
+    func textOnce(_ method: String, key: String?, query: [(String, String)], headers: [(String, String)],
+                  body: ByteBuffer?, payloadHash: String, limit: Int) async throws -> (text: String, headers: [(String, String)]) {
+        let response = try await sendOnce(method, key: key, query: query, headers: headers, body: body,
+                                          payloadHash: payloadHash)
         let buffer = try await response.body.collect(upTo: limit)
         let text = String(buffer: buffer)
         if XML.value("Code", in: text) != nil, text.contains("<Error>") {

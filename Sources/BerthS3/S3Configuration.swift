@@ -30,14 +30,24 @@ public struct S3Configuration: Sendable {
     /// When set, blob GETs are redirected to presigned URLs valid this long, so bytes flow from the bucket to
     /// the client (the endpoint must be reachable by clients); nil: the registry serves the bytes.
     public var redirectExpiry: Duration?
+    /// Attempts per request, the first included (1: never retry); see `S3Retrier`.
+    public var maxAttempts: Int
+    /// The most bytes all upload buffers of the store hold together (raised to one part when less): each
+    /// request's part buffer takes its share of it before filling, and waits while it is spent.
+    public var uploadBufferBytes: Int
 
     public static let minimumPartSize = 5 << 20
     public static let defaultPartSize = 8 << 20
+    /// The AWS SDKs' standard retry mode's default.
+    public static let defaultAttempts = 3
+    public static let maximumAttempts = 10
+    public static let defaultUploadBufferBytes = 256 << 20
 
     public init(endpoint: String, region: String = "us-east-1", bucket: String, prefix: String = "",
                 accessKey: String, secretKey: String, sessionToken: String? = nil, pathStyle: Bool = true,
                 partSize: Int = S3Configuration.defaultPartSize, encryption: Encryption = .none,
-                signPayload: Bool = true) {
+                signPayload: Bool = true, maxAttempts: Int = S3Configuration.defaultAttempts,
+                uploadBufferBytes: Int = S3Configuration.defaultUploadBufferBytes) {
         self.endpoint = endpoint
         self.region = region
         self.bucket = bucket
@@ -49,15 +59,18 @@ public struct S3Configuration: Sendable {
         self.partSize = max(partSize, Self.minimumPartSize)
         self.encryption = encryption
         self.signPayload = signPayload
+        self.maxAttempts = min(max(maxAttempts, 1), Self.maximumAttempts)
+        self.uploadBufferBytes = max(uploadBufferBytes, 0)
     }
 
     /// A configuration whose missing values come from the usual AWS variables: AWS_ENDPOINT_URL,
-    /// AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
-    /// Throws when no endpoint or no credentials can be found.
+    /// AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    /// AWS_MAX_ATTEMPTS (as the AWS SDKs read it). Throws when no endpoint or no credentials can be found.
     public static func fromEnvironment(
         endpoint: String? = nil, region: String? = nil, bucket: String, prefix: String = "",
         accessKey: String? = nil, secretKey: String? = nil, sessionToken: String? = nil, pathStyle: Bool = true,
         partSize: Int = S3Configuration.defaultPartSize, encryption: Encryption = .none,
+        maxAttempts: Int? = nil, uploadBufferBytes: Int? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> S3Configuration {
         func value(_ given: String?, _ names: String...) -> String? {
@@ -73,9 +86,19 @@ public struct S3Configuration: Sendable {
         }
         // A session token from the environment belongs to the environment's keys only.
         let token = sessionToken ?? (accessKey == nil ? value(nil, "AWS_SESSION_TOKEN") : nil)
+        var attempts = defaultAttempts
+        if let maxAttempts {
+            attempts = maxAttempts
+        } else if let text = value(nil, "AWS_MAX_ATTEMPTS") {
+            guard let number = Int(text), (1...maximumAttempts).contains(number) else {
+                throw S3Error(code: "InvalidConfiguration", message: "AWS_MAX_ATTEMPTS must be 1 to \(maximumAttempts), got \(text.prefix(32))")
+            }
+            attempts = number
+        }
         return S3Configuration(endpoint: resolvedEndpoint, region: resolvedRegion, bucket: bucket, prefix: prefix,
                                accessKey: key, secretKey: secret, sessionToken: token, pathStyle: pathStyle,
-                               partSize: partSize, encryption: encryption)
+                               partSize: partSize, encryption: encryption, maxAttempts: attempts,
+                               uploadBufferBytes: uploadBufferBytes ?? defaultUploadBufferBytes)
     }
 
     /// The headers asking for server-side encryption (PutObject, CreateMultipartUpload, CopyObject).

@@ -52,8 +52,19 @@ extension S3Client {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XML.escape(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        _ = try await sendForText("POST", key: key, query: [("uploadId", uploadID)],
-                                  headers: [("content-type", "application/xml")], body: ByteBuffer(string: xml))
+        let body = ByteBuffer(string: xml), query = [("uploadId", uploadID)]
+        let headers = [("content-type", "application/xml")], hash = payloadHash(body)
+        try await retrier.run("POST \(key)?uploadId") { attempt in
+            do {
+                _ = try await textOnce("POST", key: key, query: query, headers: headers, body: body,
+                                       payloadHash: hash, limit: 1 << 20)
+            } catch let error as S3Error where error.code == "NoSuchUpload" && attempt > 1 {
+                // An earlier attempt completed it and its answer was lost. The object is then there, and holds
+                // our bytes: the keys this driver completes are unique to one request (segments) or named by
+                // their content (blobs), so nothing else completes under them with other bytes.
+                guard try await headObject(key) else { throw error }
+            }
+        }
     }
 
     /// Aborts an upload, freeing its parts; an upload already gone is not an error.

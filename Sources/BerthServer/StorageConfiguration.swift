@@ -25,6 +25,10 @@ public struct S3Settings: Sendable, Equatable {
     /// `AES256` or `aws:kms` (with `kmsKeyID`): server-side encryption of what Berth writes.
     public var encryption: String?
     public var kmsKeyID: String?
+    /// Attempts per S3 request, the first included (1 to 10; 1 never retries); nil: AWS_MAX_ATTEMPTS, else 3.
+    public var maxAttempts: Int?
+    /// The most bytes all upload buffers hold together; nil: 256 MiB.
+    public var uploadBufferMemory: Int?
     public init() {}
 }
 
@@ -59,10 +63,13 @@ extension ConfigFile {
         var redirect: Bool?
         var encryption: String?
         var kmsKeyID: String?
+        var maxAttempts: Int?
+        var uploadBufferMemory: Int?
         enum CodingKeys: String, CodingKey {
             case endpoint, region, bucket, prefix, redirect, encryption
             case pathStyle = "path_style", accessKey = "access_key", secretKey = "secret_key"
             case sessionToken = "session_token", partSize = "part_size", kmsKeyID = "kms_key_id"
+            case maxAttempts = "max_attempts", uploadBufferMemory = "upload_buffer_memory"
         }
     }
 
@@ -86,7 +93,8 @@ extension ConfigFile {
     static let storageKeys: [String: Set<String>] = [
         "storage": ["fsync", "driver", "s3"],
         "storage.s3": ["endpoint", "region", "bucket", "prefix", "path_style", "access_key", "secret_key",
-                       "session_token", "part_size", "redirect", "encryption", "kms_key_id"],
+                       "session_token", "part_size", "redirect", "encryption", "kms_key_id", "max_attempts",
+                       "upload_buffer_memory"],
         "metadata": ["driver", "postgres"],
         "metadata.postgres": ["url", "pool_size", "blob_cache", "statement_timeout", "lock_timeout", "maintenance_timeout"],
     ]
@@ -122,6 +130,20 @@ extension Configuration {
             }
             settings.encryption = s3.encryption
             settings.kmsKeyID = s3.kmsKeyID
+            if let attempts = s3.maxAttempts {
+                guard (1...10).contains(attempts) else {
+                    throw ConfigurationError("storage.s3.max_attempts must be between 1 and 10")
+                }
+                settings.maxAttempts = attempts
+            }
+            if let memory = s3.uploadBufferMemory {
+                // At least one part must fit; 1 TiB bounds it well before any arithmetic could overflow.
+                let part = settings.partSize ?? 8 * 1024 * 1024
+                guard memory >= part, memory <= 1 << 40 else {
+                    throw ConfigurationError("storage.s3.upload_buffer_memory must be between part_size and 1 TiB")
+                }
+                settings.uploadBufferMemory = memory
+            }
             blobStorage.s3 = settings
         }
         if blobStorage.driver == .s3, blobStorage.s3.bucket.isEmpty {

@@ -6,14 +6,16 @@
       behind nginx instead of Berth.
   check [--berth PATH] [--instances N] [--dir D] [--keep]
       Starts the rig and checks S3 credentials and PostgreSQL, then nginx's routing (stand-in upstreams) or,
-      with --berth, a chunked push through nginx and pulls from every instance."""
+      with --berth, a chunked push through nginx and pulls from every instance.
+  faults --berth PATH [--keep]
+      S3 retries through a fault-injecting proxy in front of SeaweedFS (scaleout.faultcheck)."""
 import argparse
 import json
 import signal
 import sys
 import threading
 
-from . import selfcheck
+from . import faultcheck, selfcheck
 from .cluster import Cluster
 
 
@@ -58,7 +60,12 @@ def main(argv=None):
         command.add_argument("--berth", help="the berth binary")
         if name == "up":
             command.add_argument("--echo", action="store_true", help="stand-in upstreams instead of Berth")
+    faults = commands.add_parser("faults")
+    faults.add_argument("--berth", required=True, help="the berth binary")
+    faults.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
+    if args.command == "faults":
+        sys.exit(1 if faultcheck.main(args.berth, keep=args.keep) else 0)
     {"up": up, "check": check}[args.command](args)
 
 
