@@ -18,6 +18,10 @@ public struct AccessSettings: Sendable {
     /// per-user limit).
     public var lockoutAddressAttempts: Int?
     public var lockoutWindow: Duration = .seconds(60)
+    /// Audit records older than this are deleted (nil: kept forever).
+    public var auditRetention: Duration? = .seconds(365 * 86400)
+    /// Access tokens are listed (as expired or revoked) this long after they end, then deleted.
+    public var tokenRetention: Duration = .seconds(30 * 86400)
 
     public init() {}
 }
@@ -173,6 +177,15 @@ public final class AccessControl: Sendable {
     public func actions(_ principal: Principal, on repository: RepositoryName) -> Set<Action> {
         view.actions(principal, on: repository)
     }
+
+    /// Deletes expired refresh tokens, access tokens ended longer ago than `tokenRetention`, and audit records
+    /// older than `auditRetention` (a scheduled job).
+    public func purge(now: Date = Date()) async throws -> PurgeCounts {
+        try await store.purge(refreshBefore: now, tokensBefore: now.addingTimeInterval(-Self.seconds(settings.tokenRetention)),
+                              auditBefore: settings.auditRetention.map { now.addingTimeInterval(-Self.seconds($0)) })
+    }
+
+    private static func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) }
 
     /// A global administrator's first push into a namespace that does not exist creates it, private.
     public func prepareNamespace(for repository: RepositoryName, by principal: Principal, address: String?) async throws {

@@ -35,6 +35,16 @@ public struct RefreshTokenRecord: Sendable {
     }
 }
 
+/// Rows a retention purge deleted.
+public struct PurgeCounts: Sendable, Equatable {
+    public var refreshTokens = 0, accessTokens = 0, auditRecords = 0
+    public init(refreshTokens: Int = 0, accessTokens: Int = 0, auditRecords: Int = 0) {
+        self.refreshTokens = refreshTokens
+        self.accessTokens = accessTokens
+        self.auditRecords = auditRecords
+    }
+}
+
 /// Where users, namespaces, roles, tokens and the audit log are kept. Every change bumps the generation in
 /// the same transaction, so servers sharing the store reload what changed.
 public protocol AccessStore: Sendable {
@@ -63,6 +73,11 @@ public protocol AccessStore: Sendable {
 
     func addRefreshToken(_ token: RefreshTokenRecord) async throws
     func refreshToken(_ id: String) async throws -> RefreshTokenRecord?
+
+    /// Deletes what the retention settings let go: refresh tokens expired before `refreshBefore`, access tokens
+    /// that expired or were revoked before `tokensBefore`, audit records older than `auditBefore` (nil: all
+    /// kept). Returns the rows deleted of each.
+    func purge(refreshBefore: Date, tokensBefore: Date, auditBefore: Date?) async throws -> PurgeCounts
 
     func appendAudit(_ events: [AuditEvent]) async throws
     /// Audit records, newest first, with ids below `before` when given.

@@ -27,6 +27,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var leeway: Duration = .seconds(60)
     public var lockoutAttempts = 5
     public var lockoutAddressAttempts: Int?
+    /// Audit records are kept this long (nil: forever); ended access tokens this long after they end.
+    public var auditRetention: Duration? = .seconds(365 * 86400)
+    public var tokenRetention: Duration = .seconds(30 * 86400)
     public var lockoutWindow: Duration = .seconds(60)
     public var tlsCertificate: String?
     public var tlsKey: String?
@@ -61,6 +64,12 @@ public struct AuthConfiguration: Sendable, Equatable {
                 externalJWKS = external.jwks
                 externalCertificate = external.certificate
                 if let text = external.leeway { leeway = try Configuration.duration(text, "auth.external.leeway") }
+            }
+            if let retention = file.retention {
+                if let text = retention.audit {
+                    auditRetention = text == "forever" ? nil : try Configuration.duration(text, "auth.retention.audit")
+                }
+                if let text = retention.tokens { tokenRetention = try Configuration.duration(text, "auth.retention.tokens") }
             }
             if let lockout = file.lockout {
                 if let attempts = lockout.attempts {
@@ -120,6 +129,11 @@ extension ConfigFile {
             var leeway: String?
         }
 
+        struct Retention: Decodable {
+            var audit: String?
+            var tokens: String?
+        }
+
         struct Lockout: Decodable {
             var attempts: Int?
             var window: String?
@@ -134,6 +148,7 @@ extension ConfigFile {
         var token: Token?
         var external: External?
         var lockout: Lockout?
+        var retention: Retention?
     }
 
     struct TLS: Decodable {

@@ -55,6 +55,13 @@ public enum BerthServer {
                 }
                 if let deleted, deleted > 0 { logger.info("lifecycle policies expired \(deleted) manifests") }
             },
+            // Expired refresh tokens, long-ended access tokens and old audit records go (auth.retention).
+            PeriodicJob(name: "retention", interval: .seconds(3600), atStart: true, logger: logger) { [logger, access = security.access] in
+                let counts = try await metadata.exclusively("retention") { try await access.purge() }
+                if let counts, counts != PurgeCounts() {
+                    logger.info("retention: deleted \(counts.refreshTokens) refresh tokens, \(counts.accessTokens) access tokens, \(counts.auditRecords) audit records")
+                }
+            },
         ] + (configuration.gcInterval.map { interval in [
             // Garbage collection while serving, one collector at a time over a shared database.
             PeriodicJob(name: "garbage collection", interval: interval, logger: logger) {

@@ -187,7 +187,8 @@ struct ConfigFile: Decodable {
 
     static let knownKeys: [String: Set<String>] = [
         "": ["address", "root", "storage", "metadata", "limits", "log", "http", "uploads", "lifecycle", "gc", "auth", "tls"],
-        "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout"],
+        "auth": ["mode", "realm", "htpasswd", "admins", "token", "external", "lockout", "retention"],
+        "auth.retention": ["audit", "tokens"],
         "auth.token": ["service", "issuer", "realm", "keys", "expires_in", "refresh_expires_in"],
         "auth.external": ["realm", "service", "issuer", "jwks", "certificate", "leeway"],
         "auth.lockout": ["attempts", "window", "address_attempts"],

@@ -24,6 +24,8 @@ struct Security {
         settings.htpasswdAdmins = Set(auth.admins)
         settings.lockoutAttempts = auth.lockoutAttempts
         settings.lockoutAddressAttempts = auth.lockoutAddressAttempts
+        settings.auditRetention = auth.auditRetention
+        settings.tokenRetention = auth.tokenRetention
         settings.lockoutWindow = auth.lockoutWindow
         let access = try await AccessControl(store: store, settings: settings, audit: audit,
                                              logger: Logger(label: "berth.auth"))
