@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 @testable import BerthS3
+import BerthServer
 import Foundation
 import Logging
 import NIOCore
@@ -150,6 +151,22 @@ struct S3RetryTests {
                 _ = try S3Configuration.fromEnvironment(endpoint: "http://127.0.0.1:1", bucket: "b",
                                                         environment: base.merging(["AWS_MAX_ATTEMPTS": bad]) { $1 })
             }
+        }
+    }
+
+    @Test func configurationKeys() throws {
+        func s3(_ lines: String) throws -> S3Settings {
+            var configuration = Configuration()
+            try configuration.apply(yaml: "storage:\n  driver: s3\n  s3:\n    bucket: b\n" + lines)
+            return configuration.blobStorage.s3
+        }
+        let set = try s3("    max_attempts: 1\n    upload_buffer_memory: 67108864\n")
+        #expect(set.maxAttempts == 1 && set.uploadBufferMemory == 64 << 20)
+        let unset = try s3("")
+        #expect(unset.maxAttempts == nil && unset.uploadBufferMemory == nil)
+        for bad in ["max_attempts: 0", "max_attempts: 11", "upload_buffer_memory: 1000",
+                    "upload_buffer_memory: 9223372036854775807", "part_size: 16777216\n    upload_buffer_memory: 8388608"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { _ = try s3("    \(bad)\n") }
         }
     }
 
