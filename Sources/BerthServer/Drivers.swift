@@ -81,7 +81,7 @@ struct Drivers: Sendable {
             endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, prefix: settings.prefix,
             accessKey: settings.accessKey, secretKey: settings.secretKey, sessionToken: settings.sessionToken,
             pathStyle: settings.pathStyle, partSize: settings.partSize ?? S3Configuration.defaultPartSize,
-            encryption: encryption)
+            encryption: encryption, maxAttempts: settings.maxAttempts, uploadBufferBytes: settings.uploadBufferMemory)
         var withRedirect = configuration
         // Distribution's default lifetime for its redirect URLs.
         withRedirect.redirectExpiry = settings.redirect ? .seconds(20 * 60) : nil
