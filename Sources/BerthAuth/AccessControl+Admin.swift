@@ -59,7 +59,7 @@ extension AccessControl {
             guard actor.credential == .password else {
                 throw AccessError.denied("changing your password needs a password login, not a token")
             }
-            let key = "user:" + name + (address.map { "@" + $0 } ?? "")
+            let key = Self.loginKey(name, address)
             if let wait = throttle.retryAfter(key) { throw AccessError.throttled(retryAfter: wait) }
             guard let current, await verifyPassword(name, current, view) else {
                 throttle.fail(key)

@@ -95,7 +95,7 @@ public final class AccessControl: Sendable {
     /// Checks a user name and password, or an access token given as the password. Failures are counted per
     /// user and address, and per address (a higher limit); past either, the caller waits.
     public func authenticate(username: String, password: String, address: String?) async throws(AccessError) -> Principal {
-        let userKey = "user:" + username + (address.map { "@" + $0 } ?? "")
+        let userKey = Self.loginKey(username, address)
         let addressKey = address.map { "address:" + $0 }
         if let wait = throttle.retryAfter(userKey) ?? addressKey.flatMap({ addressThrottle.retryAfter($0) }) {
             record(Caller(user: nil, address: address), "login.throttled", username, outcome: "denied")
@@ -118,6 +118,11 @@ public final class AccessControl: Sendable {
             state.logins[cacheKey] = (principal, until)
         }
         return principal
+    }
+
+    /// The throttle's key of one user's logins from one address.
+    static func loginKey(_ user: String, _ address: String?) -> String {
+        "user:" + user + (address.map { "@" + $0 } ?? "")
     }
 
     /// The principal these credentials stand for, and until when they do.

@@ -221,25 +221,23 @@ def exact_reproductions(reg, P, tokens, admin_pw):
     """Issue 22's items 1 and 2 as reported, and what a scoped credential's lists show."""
     b = reg.berth
     pull = basic("admin", tokens["admin repo token"][0])
-    r = b.call("POST", "/api/v1/users", b'{"name":"mallory","password":"mallory-pw-123","admin":true}',
-               {"Content-Type": "application/json", **pull})
-    expect(reg, "admin's pull-scoped token creates a global administrator", r, 403, "DENIED")
-    r = b.call("POST", "/api/v1/tokens", b'{"scopes":["repository:team/app:pull,push,delete"],"expires":"30d"}',
-               {"Content-Type": "application/json", **pull})
-    expect(reg, "admin's pull-scoped token mints a 30-day pull,push,delete token", r, 403, "DENIED")
+    every = basic("admin", tokens.get("admin all token", ("missing",))[0])
+    post = lambda path, body, headers: b.call("POST", path, body, {"Content-Type": "application/json", **headers})
+    for what, path, body, headers in (
+            ("admin's pull-scoped token creates a global administrator", "/api/v1/users",
+             b'{"name":"mallory","password":"mallory-pw-123","admin":true}', pull),
+            ("admin's pull-scoped token mints a 30-day pull,push,delete token", "/api/v1/tokens",
+             b'{"scopes":["repository:team/app:pull,push,delete"],"expires":"30d"}', pull),
+            ("a token with admin:tokens mints a token reaching further than itself", "/api/v1/tokens",
+             b'{"scopes":["repository:sec/src:pull"],"expires":"1m"}', every),
+            ("a token with admin:tokens mints a token that outlives it", "/api/v1/tokens",
+             b'{"scopes":["repository:priv/app:pull"],"expires":"30d"}', every),
+            ("a token with admin:tokens mints a token for another user", "/api/v1/tokens",
+             b'{"user":"reader","scopes":["repository:priv/app:pull"],"expires":"1m"}', every)):
+        expect(reg, what, post(path, body, headers), 403, "DENIED")
     expect(reg, "admin's pull-scoped token lists namespaces: only priv (what its scope names)",
            b.call("GET", "/api/v1/namespaces", headers=pull), 200,
            test=lambda j: [n["name"] for n in j] == ["priv"])
-    every = basic("admin", tokens.get("admin all token", ("missing",))[0])
-    r = b.call("POST", "/api/v1/tokens", b'{"scopes":["repository:sec/src:pull"],"expires":"1m"}',
-               {"Content-Type": "application/json", **every})
-    expect(reg, "a token with admin:tokens mints a token reaching further than itself", r, 403, "DENIED")
-    r = b.call("POST", "/api/v1/tokens", b'{"scopes":["repository:priv/app:pull"],"expires":"30d"}',
-               {"Content-Type": "application/json", **every})
-    expect(reg, "a token with admin:tokens mints a token that outlives it", r, 403, "DENIED")
-    r = b.call("POST", "/api/v1/tokens", b'{"user":"reader","scopes":["repository:priv/app:pull"],"expires":"1m"}',
-               {"Content-Type": "application/json", **every})
-    expect(reg, "a token with admin:tokens mints a token for another user", r, 403, "DENIED")
     r = b.call("GET", "/api/v1/tokens?user=admin", headers=admin_pw)
     expect(reg, "token listings say which tokens are revoked", r, 200,
            test=lambda j: any(t["id"] == tokens["revoked-after-use token"][1] and t.get("state") == "revoked"
