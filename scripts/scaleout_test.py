@@ -68,6 +68,8 @@ def cross_instance(a, b):
     whole = b"".join(chunks)
     status, headers, _ = call("POST", f"{a}/v2/{repo}/blobs/uploads/")
     check(status == 202, f"session opened on instance A ({status})")
+    minimum = {k.lower(): v for k, v in headers.items()}.get("oci-chunk-min-length")
+    check(minimum == str(5 << 20), f"the session tells clients S3's 5 MiB minimum chunk (OCI-Chunk-Min-Length: {minimum})")
     path = session_path(headers["Location"])
     offset = 0
     for n, chunk in enumerate(chunks):

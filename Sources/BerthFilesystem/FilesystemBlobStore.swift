@@ -97,7 +97,7 @@ public final class FilesystemBlobStore: BlobStore {
         }
     }
 
-    public func appendUpload(_ id: UploadID, at offset: Int64,
+    public func appendUpload(_ id: UploadID, at offset: Int64, after last: UploadSegment?,
                              _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
         let path = uploadPath(id), sync = synchronous
         guard let fd = try await run({ try POSIXFile.openIfExists(path, O_WRONLY) }) else {
@@ -125,7 +125,8 @@ public final class FilesystemBlobStore: BlobStore {
             POSIXFile.truncate(fd, to: offset)
             throw error
         }
-        return UploadSegment(start: offset, end: end, name: "")
+        // One staging file: every chunk extends the last segment in place, so a session is one segment.
+        return UploadSegment(start: last?.start ?? offset, end: end, name: "")
     }
 
     private func write(_ buffer: ByteBuffer, to fd: Int32, at offset: Int64, path: String,
@@ -190,19 +191,18 @@ public final class FilesystemBlobStore: BlobStore {
         }
     }
 
-    public func blobDigests() async throws -> [Digest] {
-        let root = root
-        return try await run {
-            var digests: [Digest] = []
-            for algorithm in Digest.Algorithm.allCases {
-                let top = "\(root)/blobs/\(algorithm.rawValue)"
-                for folder in try POSIXFile.listDirectory(top) where folder.utf8.count == 2 {
-                    for name in try POSIXFile.listDirectory("\(top)/\(folder)") where name.hasPrefix(folder) {
-                        if let digest = try? Digest(parsing: "\(algorithm.rawValue):\(name)") { digests.append(digest) }
+    public func blobDigests(pages page: ([Digest]) async throws -> Void) async throws {
+        for algorithm in Digest.Algorithm.allCases {
+            let top = "\(root)/blobs/\(algorithm.rawValue)"
+            // One two-hex folder at a time: 1/256th of the store.
+            for folder in try await run({ try POSIXFile.listDirectory(top) }) where folder.utf8.count == 2 {
+                let digests = try await run {
+                    try POSIXFile.listDirectory("\(top)/\(folder)").compactMap { name in
+                        name.hasPrefix(folder) ? try? Digest(parsing: "\(algorithm.rawValue):\(name)") : nil
                     }
                 }
+                if !digests.isEmpty { try await page(digests) }
             }
-            return digests
         }
     }
 

@@ -25,7 +25,10 @@ extension RegistryAPI {
             return blobCreated(name, digest)
         }
         let id = try await service.startUpload(in: name, by: identity.caller)
-        return uploadResponse(.accepted, name, id.value, size: 0)
+        var response = uploadResponse(.accepted, name, id.value, size: 0)
+        // distribution-spec: chunks but the last SHOULD be at least this long (smaller ones still work).
+        if let minimum = service.minimumChunkLength { response.headers[.ociChunkMinLength] = String(minimum) }
+        return response
     }
 
     func uploadStatus(_ name: RepositoryName, _ idString: String) async throws -> Response {

@@ -111,10 +111,12 @@ extension PostgresMetadataStore: GarbageIndex {
         AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest)
         """
 
-    public func unlinkedBlobs() async throws -> [(digest: Digest, size: Int64)] {
+    public func unlinkedBlobs(after: Digest?, limit: Int) async throws -> [(digest: Digest, size: Int64)] {
         try await settleRemovals()
+        let start = after?.description ?? ""
         return try await maintenance { try await $0.rows("""
-            SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(unescaped: Self.unlinked)) ORDER BY b.digest
+            SELECT b.digest, b.size FROM blobs b WHERE b.digest > \(start) AND (b.condemned OR (\(unescaped: Self.unlinked)))
+            ORDER BY b.digest LIMIT \(limit)
             """, self.logger) }.compactMap { row in
                 let (digest, size) = try row.decode((String, Int64).self)
                 return (try? Digest(parsing: digest)).map { ($0, size) }

@@ -22,10 +22,15 @@ extension PostgresMetadataStore: UploadSessions {
     /// One statement: the compare-and-set on `size` is the row update itself, so of two instances advancing
     /// from the same size, the second's UPDATE waits for the first's row lock, then finds the size moved on.
     public func advanceUpload(_ id: UploadID, from size: Int64, adding segment: UploadSegment) async throws -> Bool {
-        try await !query("""
+        // A segment starting before `size` replaces the last one ('{-1}'); any other is appended.
+        let replaces = segment.start < size
+        return try await !query("""
             UPDATE uploads SET size = \(segment.end),
-                segments = segments || jsonb_build_array(jsonb_build_object(
-                    'start', \(segment.start)::bigint, 'end', \(segment.end)::bigint, 'name', \(segment.name)::text)),
+                segments = CASE WHEN \(replaces)
+                    THEN jsonb_set(segments, '{-1}', jsonb_build_object(
+                        'start', \(segment.start)::bigint, 'end', \(segment.end)::bigint, 'name', \(segment.name)::text))
+                    ELSE segments || jsonb_build_array(jsonb_build_object(
+                        'start', \(segment.start)::bigint, 'end', \(segment.end)::bigint, 'name', \(segment.name)::text)) END,
                 updated_at = \(Self.now())
             WHERE id = \(id.value) AND size = \(size)
             RETURNING 1

@@ -4,19 +4,32 @@ import Foundation
 import NIOCore
 
 extension S3BlobStore {
-    public func appendUpload(_ id: UploadID, at offset: Int64,
+    /// Chunks are parts S3 can copy at commit only from 5 MiB on (`minimumChunkLength`, which clients are told).
+    public var minimumChunkLength: Int64? { Int64(S3Configuration.minimumPartSize) }
+
+    /// A last segment shorter than this is staged again with the next chunk, as one new object: a client
+    /// sending tiny chunks makes one segment (and one metadata entry) per 256 KiB, not one per request, and no
+    /// request copies more than this again.
+    static let restageBelow: Int64 = 256 << 10
+
+    public func appendUpload(_ id: UploadID, at offset: Int64, after last: UploadSegment?,
                              _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
-        let name = Self.segmentName(start: offset)
+        let absorbed = last.flatMap { $0.end == offset && $0.end > $0.start && $0.end - $0.start < Self.restageBelow ? $0 : nil }
+        let start = absorbed?.start ?? offset
+        let name = Self.segmentName(start: start)
         var writer = SegmentWriter(client: client, key: uploadPrefix(id) + name, partSize: configuration.partSize,
                                    budget: buffers)
         do {
+            if let absorbed {
+                try await readSegment(id, absorbed, range: 0...(absorbed.end - absorbed.start - 1)) { try await writer.write($0) }
+            }
             for try await chunk in data { try await writer.write(chunk) }
             try await writer.finish()
         } catch {
             await writer.cleanUp()
             throw error
         }
-        return UploadSegment(start: offset, end: offset + writer.written, name: name)
+        return UploadSegment(start: start, end: start + writer.written, name: name)
     }
 
     public func readUpload(_ id: UploadID, segments: [UploadSegment],

@@ -123,13 +123,16 @@ public final class S3BlobStore: BlobStore {
         try await client.deleteObject(blobKey(digest))
     }
 
-    public func blobDigests() async throws -> [Digest] {
+    public func blobDigests(pages page: ([Digest]) async throws -> Void) async throws {
         let prefix = key("blobs/")
-        return try await client.list(prefix: prefix).objects.compactMap { object in
-            // blobs/<algorithm>/<two hex>/<hex>
-            let parts = object.key.dropFirst(prefix.count).split(separator: "/")
-            guard parts.count == 3, parts[2].hasPrefix(parts[1]) else { return nil }
-            return try? Digest(parsing: "\(parts[0]):\(parts[2])")
+        try await client.list(prefix: prefix) { listing in
+            let digests = listing.objects.compactMap { object -> Digest? in
+                // blobs/<algorithm>/<two hex>/<hex>
+                let parts = object.key.dropFirst(prefix.count).split(separator: "/")
+                guard parts.count == 3, parts[2].hasPrefix(parts[1]) else { return nil }
+                return try? Digest(parsing: "\(parts[0]):\(parts[2])")
+            }
+            if !digests.isEmpty { try await page(digests) }
         }
     }
 

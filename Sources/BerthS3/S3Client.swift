@@ -185,8 +185,20 @@ final class S3Client: Sendable {
     /// ListObjectsV2 under `prefix`, all pages (or the first `maxKeys` keys when given).
     func list(prefix: String, delimiter: String? = nil, maxKeys: Int? = nil) async throws -> Listing {
         var listing = Listing()
+        try await list(prefix: prefix, delimiter: delimiter, maxKeys: maxKeys) { page in
+            listing.objects += page.objects
+            listing.commonPrefixes += page.commonPrefixes
+        }
+        return listing
+    }
+
+    /// ListObjectsV2 under `prefix`, handing each page (at most 1,000 keys) to `body` before fetching the
+    /// next, so a caller walking a whole bucket holds one page.
+    func list(prefix: String, delimiter: String? = nil, maxKeys: Int? = nil,
+              pages body: (Listing) async throws -> Void) async throws {
         var token: String?
         repeat {
+            var listing = Listing()
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let delimiter { query.append(("delimiter", delimiter)) }
             if let maxKeys { query.append(("max-keys", String(maxKeys))) }
@@ -200,10 +212,10 @@ final class S3Client: Sendable {
             for block in XML.blocks("CommonPrefixes", in: text) {
                 if let p = XML.value("Prefix", in: block) { listing.commonPrefixes.append(p) }
             }
+            try await body(listing)
             token = XML.value("IsTruncated", in: text) == "true" && maxKeys == nil
                 ? XML.value("NextContinuationToken", in: text) : nil
         } while token != nil
-        return listing
     }
 
     // MARK: Bucket

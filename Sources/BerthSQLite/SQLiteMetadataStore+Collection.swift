@@ -86,9 +86,12 @@ extension SQLiteMetadataStore: GarbageIndex {
         AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest)
         """
 
-    public func unlinkedBlobs() async throws -> [(digest: Digest, size: Int64)] {
+    public func unlinkedBlobs(after: Digest?, limit: Int) async throws -> [(digest: Digest, size: Int64)] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT b.digest, b.size FROM blobs b WHERE b.condemned OR (\(Self.unlinked)) ORDER BY b.digest")
+            try Row.fetchAll(db, sql: """
+                SELECT b.digest, b.size FROM blobs b WHERE b.digest > ? AND (b.condemned OR (\(Self.unlinked)))
+                ORDER BY b.digest LIMIT ?
+                """, arguments: [after?.description ?? "", limit])
         }.compactMap { row in (try? Digest(parsing: row["digest"] as String)).map { ($0, row["size"]) } }
     }
 

@@ -28,11 +28,13 @@ extension SQLiteMetadataStore: UploadSessions {
 
     public func advanceUpload(_ id: UploadID, from size: Int64, adding segment: UploadSegment) async throws -> Bool {
         let json = String(decoding: try JSONEncoder().encode(segment), as: UTF8.self)
+        // '$[#]' appends; '$[#-1]' is the last segment, which one starting before `size` replaces.
+        let path = segment.start < size ? "$[#-1]" : "$[#]"
         return try await pool.write { db in
             try db.execute(sql: """
-                UPDATE uploads SET size = ?, segments = json_insert(segments, '$[#]', json(?)), updated_at = ?
+                UPDATE uploads SET size = ?, segments = json_set(segments, ?, json(?)), updated_at = ?
                 WHERE id = ? AND size = ?
-                """, arguments: [segment.end, json, Self.now(), id.value, size])
+                """, arguments: [segment.end, path, json, Self.now(), id.value, size])
             return db.changesCount > 0
         }
     }

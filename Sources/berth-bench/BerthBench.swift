@@ -25,7 +25,12 @@ struct BerthBench: AsyncParsableCommand {
     @Option(help: "tags-list: tags in the listed repository.") var tags = 1000
     @Option(help: "catalog: repositories created.") var repositories = 200
     @Option(help: "tags-list and catalog: full listings timed.") var listings = 10
-    @Option(help: "Comma-separated figures to run (default all but the growth figures tags-page and catalog-page).") var only: String?
+    @Option(help: "gc: blobs the registry holds while one collection runs (pushed once, kept across runs).")
+    var gcBlobs = 20_000
+    @Option(help: "gc: also write this many blobs' bytes, without metadata, straight into --gc-root (a Berth filesystem root).")
+    var gcStray = 0
+    @Option(help: "gc: the registry's filesystem root, for --gc-stray.") var gcRoot: String?
+    @Option(help: "Comma-separated figures to run (default all but the growth figures tags-page and catalog-page, and Berth's gc).") var only: String?
     @Option(help: "Also append JSON lines to this file.") var json: String?
     @Option(help: "User name to log in with when a registry challenges (Basic, or Bearer tokens from its realm); for A, and for B unless --username-b is given.")
     var username: String?
@@ -44,6 +49,16 @@ struct BerthBench: AsyncParsableCommand {
             throw ValidationError("give --username with --password, and --username-b with --password-b")
         }
         guard usernameB == nil || urls.count == 2 else { throw ValidationError("--username-b needs a second registry") }
+        let known = Workloads.allFigures.union(Workloads.growthFigures).union(Workloads.berthFigures)
+        if let unknown = only?.split(separator: ",").map(String.init).first(where: { !known.contains($0) }) {
+            throw ValidationError("unknown figure \(unknown); known: \(known.sorted().joined(separator: ", "))")
+        }
+        guard gcBlobs >= 1, gcBlobs <= 10_000_000, gcStray >= 0, gcStray <= 10_000_000 else {
+            throw ValidationError("gc-blobs must be 1…10,000,000 and gc-stray 0…10,000,000")
+        }
+        guard gcStray == 0 || (gcRoot != nil && urls.count == 1) else {
+            throw ValidationError("--gc-stray needs --gc-root, and one registry")
+        }
         guard rounds >= 1, rounds <= 20, concurrency >= 1, concurrency <= 256 else {
             throw ValidationError("rounds must be 1…20 and concurrency 1…256")
         }
@@ -61,6 +76,8 @@ struct BerthBench: AsyncParsableCommand {
         options.tags = tags
         options.repositories = repositories
         options.listings = listings
+        options.gcBlobs = gcBlobs
+        options.gcStray = gcStray
         if let only { options.figures = Set(only.split(separator: ",").map(String.init)) }
 
         let labels = urls.count == 2 ? ["A", "B"] : ["A"]
@@ -78,9 +95,16 @@ struct BerthBench: AsyncParsableCommand {
             print("preparing listings on \(labels[i]) (\(options.tags) tags, \(options.repositories) repositories)…")
             try await Workloads(client: client, options: options, seed: runSeed).prepareListings()
         }
+        for (i, client) in clients.enumerated() where options.figures.contains("gc") {
+            print("preparing gc on \(labels[i]) (\(options.gcBlobs) blobs)…")
+            let workloads = Workloads(client: client, options: options, seed: runSeed)
+            try await workloads.prepareCollection()
+            if let gcRoot { try workloads.prepareStrayBlobs(root: gcRoot) }
+        }
         for round in 1...rounds {
             for (i, client) in clients.enumerated() {
-                let workloads = Workloads(client: client, options: options, seed: runSeed &+ UInt64(round * 10 + i))
+                let workloads = Workloads(client: client, options: options, seed: runSeed &+ UInt64(round * 10 + i),
+                                          pid: i < pid.count ? pid[i] : nil)
                 print("round \(round), \(labels[i]) \(urls[i])")
                 for figure in try await workloads.runAll() {
                     report.add(label: labels[i], round: round, figure)
@@ -128,6 +152,7 @@ extension Workloads {
         if want.contains("catalog") { figures.append(await catalog()) }
         if want.contains("tags-page") { figures.append(await tagsPage()) }
         if want.contains("catalog-page") { figures.append(await catalogPage()) }
+        if want.contains("gc") { figures.append(await collection()) }
         for figure in figures {
             let values = figure.values.map { "\($0.0) \(String(format: "%.1f", $0.1))" }.joined(separator: ", ")
             print("  \(figure.name): \(values)")

@@ -13,6 +13,8 @@ struct BenchOptions: Sendable {
     var tags = 1000
     var repositories = 200
     var listings = 10
+    var gcBlobs = 20_000
+    var gcStray = 0
     var figures: Set<String> = Workloads.allFigures
 }
 
@@ -22,11 +24,15 @@ struct Workloads: Sendable {
                                           "head-blob", "tags-list", "catalog", "mixed"]
     /// Figures for growth runs (a page from the middle of a large listing); not part of the default set.
     static let growthFigures: Set<String> = ["tags-page", "catalog-page"]
+    /// Berth's own figures (its admin API): asked for by name only.
+    static let berthFigures: Set<String> = ["gc"]
     static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
 
     let client: BenchClient
     let options: BenchOptions
     let seed: UInt64
+    /// The registry's process, when given: figures that watch its memory need it.
+    var pid: Int32? = nil
     var prefix: String { "bench/s\(seed)" }
 
     struct Blob: Sendable {

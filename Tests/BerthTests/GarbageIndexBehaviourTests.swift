@@ -52,7 +52,7 @@ extension MetadataStoreBehaviourTests {
             // Linked: not a candidate, and not condemned.
             #expect(try await store.condemnBlob(blob) == nil)
             #expect(try await store.collectLink(blob, in: repo, before: store.clock() + 60_000))
-            #expect(try await store.unlinkedBlobs().map(\.digest) == [blob])
+            #expect(try await store.unlinkedBlobs(after: nil, limit: 1000).map(\.digest) == [blob])
             // A writer's claim (about to reuse the bytes) keeps it.
             #expect(try await store.claimBlob(blob, claim: "upload-1"))
             #expect(try await store.condemnBlob(blob) == nil)
@@ -88,7 +88,7 @@ extension MetadataStoreBehaviourTests {
             try await store.putManifest(Self.manifest(repo, "image", blobs: [layer]), tags: ["v1"])
             // A client deleting a layer's link (DELETE /v2/.../blobs/...) does not free bytes a manifest uses.
             #expect(try await store.removeBlob(layer, from: repo))
-            #expect(try await store.unlinkedBlobs().isEmpty)
+            #expect(try await store.unlinkedBlobs(after: nil, limit: 1000).isEmpty)
             #expect(try await store.condemnBlob(layer) == nil)
         }
     }

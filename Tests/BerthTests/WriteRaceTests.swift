@@ -145,8 +145,9 @@ final class InterposingBlobStore: BlobStore {
         try await base.read(digest, range: range, into: sink)
     }
     func createUpload(_ id: UploadID, durable: Bool) async throws { try await base.createUpload(id, durable: durable) }
-    func appendUpload(_ id: UploadID, at offset: Int64, _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
-        try await base.appendUpload(id, at: offset, data)
+    func appendUpload(_ id: UploadID, at offset: Int64, after last: UploadSegment?,
+                      _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
+        try await base.appendUpload(id, at: offset, after: last, data)
     }
     func discardSegment(_ id: UploadID, _ segment: UploadSegment) async throws { try await base.discardSegment(id, segment) }
     func readUpload(_ id: UploadID, segments: [UploadSegment], into sink: (ByteBuffer) async throws -> Void) async throws {
@@ -159,6 +160,6 @@ final class InterposingBlobStore: BlobStore {
     func uploadIDs() async throws -> [UploadID] { try await base.uploadIDs() }
     func uploadModified(_ id: UploadID) async throws -> Date? { try await base.uploadModified(id) }
     func deleteBlob(_ digest: Digest) async throws { try await base.deleteBlob(digest) }
-    func blobDigests() async throws -> [Digest] { try await base.blobDigests() }
+    func blobDigests(pages page: ([Digest]) async throws -> Void) async throws { try await base.blobDigests(pages: page) }
     func checkHealth() async throws { try await base.checkHealth() }
 }

@@ -99,25 +99,42 @@ extension RegistryService {
     }
 
     /// Blobs nothing links, and bytes no row accounts for (a writer that died between storing and recording
-    /// them): each is condemned in a transaction first, so no writer can link or reuse it meanwhile.
+    /// them): each is condemned in a transaction first, so no writer can link or reuse it meanwhile. Both walks
+    /// go a page at a time, so memory stays flat however many blobs there are (berth-bench `gc-memory`).
     private func collectBlobs(_ report: inout CollectionReport, fence: Int64) async throws {
-        var candidates = try await metadata.unlinkedBlobs()
-        let known = Set(candidates.map(\.digest))
-        let stored = try await blobs.blobDigests()
-        let accounted = try await metadata.accountedBlobs(stored)
-        candidates += stored.filter { !accounted.contains($0) && !known.contains($0) }.map { ($0, 0) }
-        for (digest, listedSize) in candidates {
-            if report.dryRun {
-                report.blobs += 1
-                report.bytesFreed += listedSize
-                continue
-            }
-            guard let size = try await metadata.condemnBlob(digest) else { continue }
-            try await blobs.deleteBlob(digest)
-            try await metadata.forgetBlob(digest)
-            report.blobs += 1
-            report.bytesFreed += size
+        var after: Digest?
+        while true {
+            let page = try await metadata.unlinkedBlobs(after: after, limit: Self.collectionPage)
+            for (digest, size) in page { try await collectBlob(digest, listedSize: size, &report) }
+            guard page.count == Self.collectionPage, let last = page.last else { break }
+            after = last.digest
         }
+        // Bytes with a row were judged above (their rows are the truth); these have none, or a claim.
+        try await blobs.blobDigests { stored in
+            for start in stride(from: 0, to: stored.count, by: Self.collectionPage) {
+                let batch = Array(stored[start..<min(start + Self.collectionPage, stored.count)])
+                let accounted = try await metadata.accountedBlobs(batch)
+                for digest in batch where !accounted.contains(digest) {
+                    try await collectBlob(digest, listedSize: 0, &report)
+                }
+            }
+        }
+    }
+
+    /// Rows or digests one query of a collection handles.
+    public static let collectionPage = 1000
+
+    private func collectBlob(_ digest: Digest, listedSize: Int64, _ report: inout CollectionReport) async throws {
+        if report.dryRun {
+            report.blobs += 1
+            report.bytesFreed += listedSize
+            return
+        }
+        guard let size = try await metadata.condemnBlob(digest) else { return }
+        try await blobs.deleteBlob(digest)
+        try await metadata.forgetBlob(digest)
+        report.blobs += 1
+        report.bytesFreed += size
     }
 
     static func millis(_ duration: Duration) -> Int64 {

@@ -13,6 +13,9 @@ extension RegistryService {
         return id
     }
 
+    /// The smallest chunk (but the last) clients should send, when the blob store has one.
+    public var minimumChunkLength: Int64? { blobs.minimumChunkLength }
+
     /// The number of bytes an upload session has received.
     public func uploadOffset(_ id: UploadID, in repository: RepositoryName) async throws -> Int64 {
         try await session(id, in: repository).size
@@ -196,20 +199,31 @@ extension RegistryService {
         if let start, start != session.size { throw Self.offsetMismatch(session.size) }
         let running = runningHashes.withLock { $0.removeValue(forKey: id) }
         let box = HashingBox(running?.offset == session.size ? running!.hasher : nil)
+        let last = session.segments.last
         let segment = try await staged {
-            try await blobs.appendUpload(id, at: session.size, HashingSequence(base: body, box: box))
+            try await blobs.appendUpload(id, at: session.size, after: last, HashingSequence(base: body, box: box))
         }
+        // A segment may absorb the last one (see BlobStore.appendUpload): extended in place, only the bytes
+        // from the old end on are this request's; staged as a copy, the old segment goes once it is recorded.
+        let absorbed = last.map { segment.start == $0.start && segment.start < session.size } ?? false
+        let inPlace = absorbed && segment.name == last?.name
+        let added = inPlace ? UploadSegment(start: session.size, end: segment.end, name: segment.name) : segment
         var result = session
-        if segment.end > segment.start {
+        if segment.end > session.size {
             guard try await metadata.advanceUpload(id, from: session.size, adding: segment) else {
-                try? await blobs.discardSegment(id, segment)
+                try? await blobs.discardSegment(id, added)
                 guard let now = try await metadata.uploadSession(id) else { throw Self.unknownUpload }
                 throw Self.offsetMismatch(now.size)
             }
             result.size = segment.end
-            result.segments.append(segment)
+            if absorbed {
+                result.segments[result.segments.count - 1] = segment
+                if !inPlace, let last { try? await blobs.discardSegment(id, last) }
+            } else {
+                result.segments.append(segment)
+            }
         } else {
-            try? await blobs.discardSegment(id, segment)
+            try? await blobs.discardSegment(id, added)
         }
         if let hasher = box.hasher { keepRunningHash(id, RunningHash(offset: result.size, hasher: hasher)) }
         return result

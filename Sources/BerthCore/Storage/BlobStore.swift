@@ -24,7 +24,13 @@ public protocol BlobStore: Sendable {
     /// lost a race) are not part of the upload. When `data` fails, nothing of it counts and the call throws.
     /// The segment becomes part of the upload only once the metadata store records it; a segment it refuses
     /// is handed back to `discardSegment`.
-    func appendUpload(_ id: UploadID, at offset: Int64,
+    ///
+    /// `last`, the upload's last recorded segment (ending at `offset`), lets a driver keep a client's many small
+    /// chunks from becoming as many segments: it may return one segment from `last.start` holding `last`'s
+    /// bytes and the new ones, which the metadata store records in `last`'s place. Under `last`'s name, the
+    /// driver extended it in place (only the bytes from `offset` on are the request's to discard); under a new
+    /// name, it staged a copy, and `last` is discarded once the copy is recorded.
+    func appendUpload(_ id: UploadID, at offset: Int64, after last: UploadSegment?,
                       _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment
 
     /// Removes a staged segment that did not become part of its upload.
@@ -51,8 +57,10 @@ public protocol BlobStore: Sendable {
     /// Absent bytes are not an error.
     func deleteBlob(_ digest: Digest) async throws
 
-    /// Every stored blob's digest (garbage collection looks for bytes no metadata row accounts for).
-    func blobDigests() async throws -> [Digest]
+    /// Every stored blob's digest, handed to `page` a bounded batch at a time (one folder, one listing page),
+    /// so that garbage collection, looking for bytes no metadata row accounts for, holds one batch in memory
+    /// however many blobs the store keeps.
+    func blobDigests(pages page: ([Digest]) async throws -> Void) async throws
 
     /// Writes a whole blob whose digest the caller is still verifying straight to where the blob will live,
     /// invisible to reads and to `contains` until `publish` (S3: a multipart upload completed only then), so
@@ -66,12 +74,22 @@ public protocol BlobStore: Sendable {
     /// Throws when the store cannot serve (for health checks): a cheap read that reaches the storage.
     func checkHealth() async throws
 
+    /// The smallest chunk, but the last, a client should send (advertised as `OCI-Chunk-Min-Length`): what the
+    /// store can assemble without copying it again; nil when any size is as good.
+    var minimumChunkLength: Int64? { get }
+
     /// A URL from which a client may fetch the blob itself (a presigned object URL), when the store is set to
     /// hand those out; nil: the registry serves the bytes.
     func directURL(for digest: Digest) async throws -> String?
 }
 
 extension BlobStore {
+    public var minimumChunkLength: Int64? { nil }
+    /// Stages a segment that absorbs nothing recorded before it.
+    public func appendUpload(_ id: UploadID, at offset: Int64,
+                             _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> UploadSegment {
+        try await appendUpload(id, at: offset, after: nil, data)
+    }
     public func directURL(for digest: Digest) async throws -> String? { nil }
     public func writeBlob(_ digest: Digest, _ data: some AsyncSequence<ByteBuffer, any Error>) async throws -> (any PendingBlob)? { nil }
     public func cleanUpWrites(before cutoff: Date) async throws {}

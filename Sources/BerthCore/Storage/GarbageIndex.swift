@@ -27,15 +27,16 @@ public protocol GarbageIndex: Sendable {
     func collectLink(_ digest: Digest, in repository: RepositoryName, before cutoff: Int64) async throws -> Bool
 
     /// Blobs no repository links and no manifest references (and those a collection left condemned), with
-    /// their sizes.
-    func unlinkedBlobs() async throws -> [(digest: Digest, size: Int64)]
+    /// their sizes: the first `limit` in digest order after `after` (a page; nil starts at the beginning).
+    func unlinkedBlobs(after: Digest?, limit: Int) async throws -> [(digest: Digest, size: Int64)]
     /// Condemns a blob when nothing links, references or claims it: from then on no writer links it or reuses
     /// its bytes, so they may go. Returns its size when condemned (or found condemned), nil when it stays.
     /// A digest without a row (bytes a crashed writer left) is condemned through a new row.
     func condemnBlob(_ digest: Digest) async throws -> Int64?
     /// Removes a condemned blob's row once its bytes are gone.
     func forgetBlob(_ digest: Digest) async throws
-    /// Which of `digests` have a row (live or condemned) or a claim: bytes the metadata accounts for.
+    /// Which of `digests` (a page of a listing: callers send at most a thousand) have a row (live or
+    /// condemned) or a claim: bytes the metadata accounts for.
     func accountedBlobs(_ digests: [Digest]) async throws -> Set<Digest>
     /// Drops claims older than `cutoff` (their writers died). Returns how many.
     func dropClaims(before cutoff: Int64) async throws -> Int

@@ -60,7 +60,8 @@ public protocol UploadSessions: Sendable {
     func uploadSession(_ id: UploadID) async throws -> UploadSession?
     /// Records `segment` as the session's next bytes when the session still holds `size` bytes (a
     /// compare-and-set: of two requests that staged bytes at the same offset, one wins). False when the
-    /// session is gone or has moved on.
+    /// session is gone or has moved on. A segment starting before `size` absorbed the session's last one and
+    /// takes its place.
     func advanceUpload(_ id: UploadID, from size: Int64, adding segment: UploadSegment) async throws -> Bool
     func deleteUpload(_ id: UploadID) async throws
     func uploadIDs() async throws -> [UploadID]
