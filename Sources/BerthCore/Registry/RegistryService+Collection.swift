@@ -100,7 +100,7 @@ extension RegistryService {
 
     /// Blobs nothing links, and bytes no row accounts for (a writer that died between storing and recording
     /// them): each is condemned in a transaction first, so no writer can link or reuse it meanwhile. Both walks
-    /// go a page at a time, so memory stays flat however many blobs there are (berth-bench `gc-memory`).
+    /// go a page at a time, so memory stays flat however many blobs there are (berth-bench's `gc` figure).
     private func collectBlobs(_ report: inout CollectionReport, fence: Int64) async throws {
         var after: Digest?
         while true {
