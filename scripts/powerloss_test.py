@@ -13,14 +13,19 @@ before the response's first byte was written to the client's socket:
     its folder;
   - the metadata commit happened at all (the WAL was written), so the check cannot pass vacuously.
 
+With --token-mode, Berth issues its own tokens with signing keys in a folder outside the root that does not
+exist yet (`auth.token.keys`): the key file written at startup must be synced and renamed into a synced
+folder, and the folders made for it synced, before the first acknowledged write; every request carries a
+registry JWT.
+
 usage: scripts/powerloss_test.py PATH_TO_BERTH [--rounds N] [--expect-violations] [--stale-blob-folder]
-                                 [-- extra berth serve args]
+                                 [--token-mode] [-- extra berth serve args]
 With --stale-blob-folder, the root exists with the first blob's folder made and never synced, as after a crash
 between a mkdir and its sync: Berth must still sync its parent before acknowledging a blob renamed into it.
 With --expect-violations (used with `-- --no-fsync`), it succeeds only when violations are found: proof that
 the check can fail.
 """
-import argparse, hashlib, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, time
+import argparse, base64, hashlib, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SYSCALLS = ("openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,write,pwrite64,writev,pwritev,pwritev2,"
@@ -35,11 +40,19 @@ class Berth:
     """Berth under strace, on a root that does not exist yet (two levels of it), or with --stale-blob-folder on
     one holding an unsynced blob folder."""
 
-    def __init__(self, binary, extra, first_blob, stale_folder=False):
+    def __init__(self, binary, extra, first_blob, stale_folder=False, token_mode=False):
         self.work = os.path.realpath(tempfile.mkdtemp(prefix="berth-powerloss."))
         self.root = os.path.join(self.work, "new", "data")
+        self.binary, self.token, self.keys = binary, None, None
         if stale_folder:
             os.makedirs(os.path.join(self.root, "blobs", "sha256", hashlib.sha256(first_blob).hexdigest()[:2]))
+        if token_mode:
+            # Beside the root, two levels that do not exist yet: Berth makes (and must sync) both.
+            self.keys = os.path.join(self.work, "new", "keys", "signing")
+            config = os.path.join(self.work, "berth.yml")
+            with open(config, "w") as f:
+                f.write(f"auth:\n  mode: token\n  token:\n    keys: {self.keys}\n")
+            extra = ["--config", config, *extra]
         self.trace = os.path.join(self.work, "trace.txt")
         self.log = open(os.path.join(self.work, "berth.log"), "w")
         self.proc = subprocess.Popen(
@@ -80,12 +93,38 @@ class Berth:
         except OSError:
             return []
 
+    def authorize(self, repositories):
+        """Token mode: a registry JWT for these repositories (as a client logs in), sent with later requests.
+        The user is added with the CLI while Berth serves (the root did not exist before Berth made it)."""
+        if self.keys is None:
+            return
+        if self.token is None:
+            subprocess.run([self.binary, "user", "add", "pl", "--password-stdin", "--admin", "--root", self.root],
+                           input=b"powerloss-pass1\n", check=True, capture_output=True)
+            time.sleep(2.5)  # Berth reloads users written by another process every second
+        status, headers, _, _ = self.request("GET", "/v2/")
+        challenge = headers.get("WWW-Authenticate", "")
+        service = re.search(r'service="([^"]*)"', challenge)
+        if status != 401 or not service:
+            raise SystemExit(f"token mode: expected a Bearer challenge on /v2/, got {status} {challenge!r}")
+        scopes = "&".join(f"scope=repository:{r}:pull,push,delete" for r in repositories)
+        basic = base64.b64encode(b"pl:powerloss-pass1").decode()
+        self.token = None
+        status, _, body, _ = self.request("GET", f"/auth/token?service={service.group(1)}&{scopes}",
+                                          headers={"Authorization": f"Basic {basic}"})
+        if status != 200:
+            raise SystemExit(f"token mode: /auth/token gave {status}: {body[:200]!r}")
+        self.token = json.loads(body)["token"]
+
     def request(self, method, path, body=None, headers=None):
         """One request on its own connection; returns (status, headers, body, client port)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         conn.connect()
         port = conn.sock.getsockname()[1]
-        conn.request(method, path, body=body, headers=headers or {})
+        headers = dict(headers or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
         conn.close()
@@ -107,6 +146,7 @@ def run_workload(berth, rounds, first_blob):
 
     for r in range(rounds):
         repo, other = f"powerloss/app{r}", f"powerloss/mirror{r}"
+        berth.authorize([repo, other])
         mono = first_blob if r == 0 else os.urandom(64 * 1024 + r)
         call("blob POST ?digest= (monolithic)", "POST", f"/v2/{repo}/blobs/uploads/?digest={sha256(mono)}",
              mono, {"Content-Type": "application/octet-stream"}, 201)
@@ -184,7 +224,7 @@ def parse_trace(path):
     return events
 
 
-def check(events, root, requests, work=None):
+def check(events, root, requests, work=None, keys=None):
     """Returns (checked count, violations) for the 2xx requests, each judged on its own trace window."""
     # The response to each request: the first write to its connection that starts an HTTP response.
     responses = {}
@@ -202,6 +242,14 @@ def check(events, root, requests, work=None):
             dir_syncs.setdefault(fd.group(2), []).append(i)
     violations, checked, start = [], 0, 0
     made = folders_made(events, work or root)
+    if keys:
+        # The signing key, written before Berth listens: durable before the first acknowledged write.
+        first = min((responses.get(port, len(events)) for _, method, status, port, _ in requests
+                     if 200 <= status < 300 and method != "GET"), default=len(events))
+        window = events[:first]
+        if not any(n in ("rename", "renameat", "renameat2") and keys + "/" in t for _, n, t, _ in window):
+            violations.append("token mode: no signing key was renamed into the keys folder before the first write")
+        violations += [f"signing key: {v}" for v in judge(window, keys, False)]
     for desc, method, status, port, commits in requests:
         end = responses.get(port)
         if end is None:
@@ -304,20 +352,23 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--expect-violations", action="store_true")
     parser.add_argument("--stale-blob-folder", action="store_true")
+    parser.add_argument("--token-mode", action="store_true")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if shutil.which("strace") is None:
         raise SystemExit("powerloss: strace is not installed (Debian package strace)")
     first_blob = os.urandom(64 * 1024)
-    berth = Berth(os.path.realpath(args.berth), extra, first_blob, args.stale_blob_folder)
+    berth = Berth(os.path.realpath(args.berth), extra, first_blob, args.stale_blob_folder, args.token_mode)
     try:
         requests = run_workload(berth, args.rounds, first_blob)
     finally:
         berth.stop()
     events = parse_trace(berth.trace)
-    checked, violations = check(events, berth.root, requests, berth.work)
+    checked, violations = check(events, berth.root, requests, berth.work, berth.keys)
     made = folders_made(events, berth.work)
+    if berth.keys and not any(path == berth.keys for _, path in made):
+        violations.append("the trace shows no mkdir of the keys folder: the check could not see its creation")
     if not args.stale_blob_folder and not any(path == berth.root for _, path in made):
         violations.append("the trace shows no mkdir of the data root: the check could not see its creation")
     kinds = sorted({r[0] for r in requests if 200 <= r[2] < 300})
