@@ -16,7 +16,8 @@ before the response's first byte was written to the client's socket:
 With --token-mode, Berth issues its own tokens with signing keys in a folder outside the root that does not
 exist yet (`auth.token.keys`): the key file written at startup must be synced and renamed into a synced
 folder, and the folders made for it synced, before the first acknowledged write; every request carries a
-registry JWT.
+registry JWT. The per-request file rules are left to the other runs there (the audit log's once-a-second
+background flush writes the WAL between requests).
 
 usage: scripts/powerloss_test.py PATH_TO_BERTH [--rounds N] [--expect-violations] [--stale-blob-folder]
                                  [--token-mode] [-- extra berth serve args]
@@ -257,7 +258,11 @@ def check(events, root, requests, work=None, keys=None):
             continue
         if 200 <= status < 300 and method != "GET":
             checked += 1
-            violations += [f"{desc}: {v}" for v in judge(events[start:end], root, commits)]
+            if not keys:
+                # In token mode the audit log's background flush (buffered by design, once a second) writes
+                # the WAL between requests, so its last write is not the request's: the per-request file rules
+                # run in the modes without it; this run judges the signing key and every folder.
+                violations += [f"{desc}: {v}" for v in judge(events[start:end], root, commits)]
             violations += [f"{desc}: {v}" for v in folders_durable(events[start:end], root, dir_syncs, end)]
             violations += [f"{desc}: {v}" for v in made_durable(made, dir_syncs, end, work or root)]
         start = end + 1
