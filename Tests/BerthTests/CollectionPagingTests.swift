@@ -31,37 +31,34 @@ extension MetadataStoreBehaviourTests {
     /// More unlinked rows and row-less bytes than one page holds: a collection removes every one, and the
     /// next finds nothing.
     @Test func aCollectionRemovesMoreThanAPageOfBlobs() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-gcpages-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try SQLiteMetadataStore(path: folder.path + "/metadata.db", synchronous: false)
-        let blobs = try FilesystemBlobStore(root: folder.path, synchronous: false)
-        let service = RegistryService(blobs: blobs, metadata: store)
-        let repo = try RepositoryName(validating: "team/app")
-        let page = RegistryService.collectionPage
-        // Unlinked rows (their bytes present), then bytes no row accounts for (a writer that died).
-        for n in 0..<(page + 150) {
-            let data = Data("row-\(n)".utf8), digest = Digest.of(data)
-            try write(data, as: digest, under: folder)
-            try await store.addBlob(digest, size: Int64(data.count), to: repo, completing: nil, by: "t")
-            _ = try await store.removeBlob(digest, from: repo)
+        try await withEmbeddedStores { folder, store, blobs in
+            let service = RegistryService(blobs: blobs, metadata: store)
+            let repo = try RepositoryName(validating: "team/app")
+            let page = RegistryService.collectionPage
+            // Unlinked rows (their bytes present), then bytes no row accounts for (a writer that died).
+            for n in 0..<(page + 150) {
+                let data = Data("row-\(n)".utf8), digest = Digest.of(data)
+                try write(data, as: digest, under: folder)
+                try await store.addBlob(digest, size: Int64(data.count), to: repo, completing: nil, by: "t")
+                _ = try await store.removeBlob(digest, from: repo)
+            }
+            for n in 0..<(page + 300) {
+                let data = Data("stray-\(n)".utf8)
+                try write(data, as: Digest.of(data), under: folder)
+            }
+            let total = 2 * page + 450
+            var options = CollectionOptions(dryRun: true, grace: .zero)
+            let preview = try #require(try await service.collectGarbage(options, by: Caller(user: "t")))
+            #expect(preview.blobs == total)
+            options.dryRun = false
+            let report = try #require(try await service.collectGarbage(options, by: Caller(user: "t")))
+            #expect(report.blobs == total)
+            var left = 0
+            try await blobs.blobDigests { left += $0.count }
+            #expect(left == 0)
+            #expect(try await store.unlinkedBlobs(after: nil, limit: 10).isEmpty)
+            #expect(try #require(try await service.collectGarbage(options, by: Caller(user: "t"))).blobs == 0)
         }
-        for n in 0..<(page + 300) {
-            let data = Data("stray-\(n)".utf8)
-            try write(data, as: Digest.of(data), under: folder)
-        }
-        let total = 2 * page + 450
-        var options = CollectionOptions(dryRun: true, grace: .zero)
-        let preview = try #require(try await service.collectGarbage(options, by: Caller(user: "t")))
-        #expect(preview.blobs == total)
-        options.dryRun = false
-        let report = try #require(try await service.collectGarbage(options, by: Caller(user: "t")))
-        #expect(report.blobs == total)
-        var left = 0
-        try await blobs.blobDigests { left += $0.count }
-        #expect(left == 0)
-        #expect(try await store.unlinkedBlobs(after: nil, limit: 10).isEmpty)
-        #expect(try #require(try await service.collectGarbage(options, by: Caller(user: "t"))).blobs == 0)
     }
 
     private func write(_ data: Data, as digest: Digest, under root: URL) throws {

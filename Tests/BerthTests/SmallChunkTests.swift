@@ -30,15 +30,12 @@ extension MetadataStoreBehaviourTests {
     /// On the filesystem every chunk extends the one staging file: three hundred PATCHes make one segment,
     /// and the blob completes intact. A chunk that fails leaves the acknowledged bytes as they were.
     @Test func filesystemSessionsStayOneSegment() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-chunks-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try SQLiteMetadataStore(path: folder.path + "/metadata.db", synchronous: false)
-        let blobs = try FilesystemBlobStore(root: folder.path, synchronous: false)
-        try await Self.tinyChunks(RegistryService(blobs: blobs, metadata: store), store, blobs, count: 300, chunk: 10) { _, segments in
-            #expect(segments == 1)
+        try await withEmbeddedStores { _, store, blobs in
+            try await Self.tinyChunks(RegistryService(blobs: blobs, metadata: store), store, blobs, count: 300, chunk: 10) { _, segments in
+                #expect(segments == 1)
+            }
+            #expect(blobs.minimumChunkLength == nil)
         }
-        #expect(blobs.minimumChunkLength == nil)
     }
 
     /// Appends `count` chunks of `chunk` bytes (one of them failing half-way, then sent again), checks the
