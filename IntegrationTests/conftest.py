@@ -19,11 +19,26 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from harness import berth as berth_module  # noqa: E402
 from harness.checks import Checks  # noqa: E402
+from harness import scheduling  # noqa: E402
 
 
 def pytest_addoption(parser):
     parser.addoption("--berth", default=os.environ.get("BERTH_BIN", os.path.join(REPO, ".build/release/berth")),
                      help="the berth binary under test (default: BERTH_BIN or .build/release/berth)")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadgroup":
+        return scheduling.AreaScheduling(config, log)
+    return None
+
+
+def pytest_collection_modifyitems(items):
+    """Longest areas first, so with areas side by side the slowest one starts at once (stable within a group)."""
+    def group(item):
+        mark = item.get_closest_marker("xdist_group")
+        return scheduling.rank(mark.args[0] if mark and mark.args else "")
+    items.sort(key=group)
 
 
 @pytest.fixture(scope="session")

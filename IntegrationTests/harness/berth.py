@@ -26,6 +26,10 @@ class Berth:
     """`config` is the YAML text of --config (none when empty); `root` defaults to <folder>/data and need not
     exist; `args` go after `serve`'s own; `wrapper` runs Berth under another program (strace)."""
 
+    # Set by a fixture wider than one test (several tests share one provisioned Berth): stop_all() leaves it
+    # running and listed, so its log is still scanned after each test, until that fixture calls release().
+    shared = False
+
     def __init__(self, binary, work, name, config="", root=None, args=(), wrapper=(), env=None):
         self.binary, self.dir = binary, os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -132,12 +136,21 @@ class Berth:
     def call(self, method, path, body=b"", headers=None, timeout=60):
         return request(self.port, method, path, body, headers, timeout)
 
+    def release(self):
+        """Stops a shared Berth and forgets it (its fixture's teardown)."""
+        self.shared = False
+        self.stop()
+        if self in BERTHS:
+            BERTHS.remove(self)
+
 
 def stop_all():
-    """Stops every Berth made in this process (the fixtures call it after each test)."""
+    """Stops every Berth made in this process (the fixtures call it after each test), but shared ones."""
     for b in BERTHS:
+        if b.shared:
+            continue
         try:
             b.stop()
         except Exception:  # keep stopping the rest
             pass
-    BERTHS.clear()
+    BERTHS[:] = [b for b in BERTHS if b.shared]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Namespace quotas and usage on a real Berth (basic auth): quotas set with the CLI and the admin API (set by
 administrators, read by the namespace's maintainers), bad sizes refused plainly; a monolithic push whose declared
 length goes over refused with 403 DENIED (used and limit in the answer) before its body is read; a chunked push
@@ -6,25 +5,25 @@ refused by its Content-Length, and a streamed one at completion; a manifest refu
 (manifest not stored, tag not moved) while the same manifest pushed again is accepted; a new repository beyond the
 repository quota refused; a mount over quota refused; usage (CLI and admin API) exact to the byte, with a layer
 shared by two images counted once.
-
-usage: scripts/quota_test.py BERTH_BINARY
 """
-import json, os, socket, subprocess, sys, time
+import http.client, json, socket, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import basic, check, digest, empty_index, manifest_for, run_with_berth  # noqa: E402
+import pytest
 
-MANIFEST, INDEX = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
+from harness.content import INDEX, MANIFEST, digest, empty_index, manifest_for
+from harness.httpclient import basic
+
+pytestmark = [pytest.mark.policies, pytest.mark.xdist_group("policies")]
 OCTETS = {"Content-Type": "application/octet-stream"}
 
 
-def main():
-    run_with_berth("quotas", "auth:\n  mode: basic\n", lambda berth, work: run(berth))
+def test_quotas(berth, checks):
+    run(berth("quotas", "auth:\n  mode: basic\n"), checks)
 
 
 def cli_fails(berth, *args):
     """A CLI run expected to fail: its exit status and standard error."""
-    r = subprocess.run([berth.binary, *args, "--root", berth.root], capture_output=True, text=True, timeout=120)
+    r = berth.cli(*args, check=False)
     return r.returncode, r.stderr
 
 
@@ -33,7 +32,7 @@ def denied(r, *words):
     return r.status == 403 and r.code == "DENIED" and "quota exceeded" in body and all(str(w) in body for w in words)
 
 
-def run(berth):
+def run(berth, check):
     users = {"admin": "admin-secret-1", "maint": "maint-secret-1", "writer": "writer-secret-1"}
     berth.cli("user", "add", "admin", "--password-stdin", "--admin", stdin=users["admin"] + "\n")
     for user in ("maint", "writer"):
@@ -181,10 +180,10 @@ def run(berth):
 
     # The repository quota: team has two repositories, its limit.
     third = empty_index("third")
-    checks = {"a blob into a new repository": blob("team/third", b"new"),
+    attempts = {"a blob into a new repository": blob("team/third", b"new"),
               "an upload session in a new repository": berth.call("POST", "/v2/team/third/blobs/uploads/", b"", writer),
               "a manifest into a new repository": put("team/third", digest(third), third, media=INDEX)}
-    for what, r in checks.items():
+    for what, r in attempts.items():
         check(denied(r, "repositories", 2), f"{what} beyond 2 repositories: 403 DENIED ({r})")
     r = berth.call("GET", "/v2/_catalog", headers=admin)
     check("team/third" not in (r.json() or {}).get("repositories", []), "team/third does not exist")
@@ -248,7 +247,6 @@ def early_refusal(port, path, headers):
 
 def streamed(port, method, path, data, headers):
     """A request whose body is sent with chunked transfer coding: no Content-Length."""
-    import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request(method, path, body=iter([data]), headers={**headers, **OCTETS}, encode_chunked=True)
@@ -257,6 +255,3 @@ def streamed(port, method, path, data, headers):
     finally:
         conn.close()
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """The admin API (/api/v1/) and the audit records."""
 import json, re, time, urllib.parse
-from . import model
-from .common import api, by_name, can, expect, password
+from access import model
+from access.common import api, by_name, can, expect, password
 
 
 def admin_api(reg, principals, found_secrets):
@@ -117,7 +117,7 @@ def admin_api(reg, principals, found_secrets):
     expect(reg, "admin deletes the user", api(reg, admin, "DELETE", f"/api/v1/users/{tmp}"), 204)
     check(not can(reg, tmp_tok, "priv/app", "pull"), "a deleted user's token stops working")
     if mode == "token":
-        # A registry JWT is no admin login: it does what its access claim grants (scripts/authtest/credentials.py).
+        # A registry JWT is no admin login: it does what its access claim grants (access/credentials.py).
         for p, scopes, status in ((admin, [], 403), (admin, ["admin:users:*"], 200), (reader, ["admin:users:*"], 403)):
             jwt = reg.auth(p, [])["Authorization"] if not scopes else "Bearer " + reg.token_request(
                 p, scopes).json()["token"]

@@ -1,12 +1,34 @@
 """Principals made with the CLI before a server starts, and helpers the checks beyond the matrix share."""
 import json, re, secrets, time
-from . import model
-from .harness import INDEX, access_map, bearer, empty_index, jwt_parts
-from .matrix import Registry
+from access import model
+from access.registry import REALM, Registry
+from harness.content import INDEX, empty_index
+from harness.httpclient import access_map, bearer, jwt_parts
 
 
 ISSUER = "berth-test-issuer"
 EXPIRES_IN = 600
+
+
+def config(mode, attempts=100000):
+    """A Berth in `mode` (basic | token); `attempts` failed logins before a lockout (a high default keeps the
+    matrix's wrong passwords from locking anyone out; throttling sets 3)."""
+    return f"""storage:
+  fsync: false
+log:
+  access: true
+auth:
+  mode: {mode}
+  realm: {REALM}
+  token:
+    service: berth
+    issuer: {ISSUER}
+    expires_in: {EXPIRES_IN}s
+    refresh_expires_in: 1d
+  lockout:
+    attempts: {attempts}
+    window: 1m
+"""
 
 
 def password(name):

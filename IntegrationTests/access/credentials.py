@@ -9,8 +9,8 @@ credentials that are not (or no longer) valid, 403 DENIED when the user or the c
 anything but 401/403/5xx otherwise.
 """
 import json, time, urllib.parse
-from .common import api, by_name, expect, password
-from .harness import basic, bearer
+from access.common import api, by_name, expect, password
+from harness.httpclient import basic, bearer
 
 # (method, path, body, scope): scope None means any caller may (the list is filtered).
 ROUTES = [

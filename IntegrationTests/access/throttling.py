@@ -1,7 +1,7 @@
 """Login throttling: per user and address, a higher limit per address, anonymous callers never counted, and the
 client's address taken from X-Forwarded-For only behind a trusted proxy."""
-from .common import password
-from .harness import Berth, basic
+from access.common import password
+from harness.httpclient import basic
 
 EMPTY_BASIC = {"Authorization": "Basic Og=="}  # what podman and skopeo send without credentials
 
@@ -10,9 +10,10 @@ def xff(address):
     return {"X-Forwarded-For": address}
 
 
-def throttling(binary, work, report, config):
+def throttling(berth, report, config):
+    """`berth` is the test's Berth factory (conftest.py), `report` its checks."""
     report.section = "throttling"
-    b = Berth(binary, work, "throttle", config)
+    b = berth("throttle", config)
     pw = password("victim")
     b.cli("user", "add", "victim", "--password-stdin", stdin=pw + "\n")
     b.cli("namespace", "create", "pub", "--visibility", "public")
@@ -42,14 +43,13 @@ def throttling(binary, work, report, config):
     finally:
         b.stop()
     check(pw not in b.log(), "the throttled password is not in the log")
-    behind_proxy(binary, work, report, config)
 
 
-def behind_proxy(binary, work, report, config):
+def behind_proxy(berth, report, config):
     """A Berth whose balancer is 127.0.0.1: the client is the right-most untrusted X-Forwarded-For address."""
     report.section = "throttling behind a proxy"
     check = report.check
-    b = Berth(binary, work, "proxied", config.replace("log:\n", "http:\n  trusted_proxies: [127.0.0.1/32, 10.0.0.0/24]\nlog:\n", 1)
+    b = berth("proxied", config.replace("log:\n", "http:\n  trusted_proxies: [127.0.0.1/32, 10.0.0.0/24]\nlog:\n", 1)
               .replace("    window: 1m\n", "    window: 1m\n    address_attempts: 6\n", 1))
     pw, ci_pw = password("victim"), password("ci")
     b.cli("user", "add", "victim", "--password-stdin", stdin=pw + "\n")

@@ -1,7 +1,8 @@
-"""The token service (token mode), login throttling, and secrets kept out of the log."""
+"""The token service (token mode) and secrets kept out of the log and the store."""
 import base64, json, os, re, sqlite3, stat, time, urllib.parse
-from .common import EXPIRES_IN, ISSUER, by_name, expect, password
-from .harness import INDEX, Berth, access_map, b64url, basic, bearer, empty_index, jwt_parts
+from access.common import EXPIRES_IN, ISSUER, by_name, expect
+from harness.content import INDEX, empty_index
+from harness.httpclient import access_map, b64url, basic, bearer, jwt_parts
 
 
 def token_service(reg, principals, found_secrets):

@@ -1,25 +1,23 @@
-#!/usr/bin/env python3
 """ECR lifecycle policies on a real Berth: a policy copied from a guide (no rulePriority) is accepted in list
 order and says so; `berth lifecycle preview` lists what would expire and by which rule without acting; the
 server's scheduled run then deletes exactly that (referrers with their subject; index children, tags matched
 by an earlier rule and images behind an immutable tag stay), and audits every expiry; an invalid policy is
 refused with a clear message.
-
-usage: scripts/lifecycle_test.py BERTH_BINARY
 """
-import json, os, sqlite3, subprocess, sys, time
+import json, os, sqlite3, time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import check, digest, manifest_for, run_with_berth  # noqa: E402
+import pytest
 
-MANIFEST, INDEX = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
+from harness.content import INDEX, MANIFEST, digest, manifest_for
 
-
-def main():
-    run_with_berth("lifecycle", "lifecycle:\n  check_every: 3s\n", run)
+pytestmark = [pytest.mark.policies, pytest.mark.xdist_group("policies")]
 
 
-def run(berth, work):
+def test_lifecycle(berth, work, checks):
+    run(berth("lifecycle", "lifecycle:\n  check_every: 3s\n"), work, checks)
+
+
+def run(berth, work, check):
     berth.start()
     counter = [0]
 
@@ -61,7 +59,7 @@ def run(berth, work):
     with open(bad, "w") as f:
         json.dump({"rules": [{"rulePriority": 1, "selection": {"tagStatus": "tagged", "countType": "imageCountMoreThan",
                                                                "countNumber": 1}, "action": {"type": "expire"}}]}, f)
-    r = subprocess.run([berth.binary, "lifecycle", "set", "team", bad, "--root", berth.root], capture_output=True, text=True)
+    r = berth.cli("lifecycle", "set", "team", bad, check=False)
     check(r.returncode == 1 and "needs tagPrefixList or tagPatternList" in r.stderr, f"an invalid policy is refused ({r.stderr.strip()})")
     out = berth.cli("lifecycle", "show")
     check(out.strip() == "", "and nothing was stored")
@@ -105,6 +103,3 @@ def run(berth, work):
     check(len(audits) == 4 and all("rule" in (a.get("detail") or "") for a in audits),
           f"every expiry is audited with its rule ({len(audits)} records)")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,25 +1,24 @@
-#!/usr/bin/env python3
 """Tag immutability on a real Berth (basic auth): rules set with the CLI and the admin API (maintainers only),
 pushes of another manifest to an immutable tag and deletes refused with 403 DENIED naming the rule, identical
 re-pushes accepted, exclusion patterns and repository overrides honoured, two racing pushes to one new
 immutable tag (exactly one wins), and skopeo re-pushing a different image to an immutable tag failing with the
-message while an identical re-push works.
-
-usage: scripts/immutability_test.py BERTH_BINARY
+message while an identical re-push works (when skopeo is installed).
 """
-import json, os, shutil, subprocess, sys, threading
+import json, shutil, subprocess, threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from authtest.harness import basic, check, digest, manifest_for, run_with_berth  # noqa: E402
+import pytest
 
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+from harness.content import MANIFEST, digest, manifest_for
+from harness.httpclient import basic
 
-
-def main():
-    run_with_berth("immutability", "auth:\n  mode: basic\n", lambda berth, work: run(berth))
+pytestmark = [pytest.mark.policies, pytest.mark.xdist_group("policies")]
 
 
-def run(berth):
+def test_immutability(berth, checks):
+    run(berth("immutability", "auth:\n  mode: basic\n"), checks)
+
+
+def run(berth, check):
     users = {"maint": "maint-secret-1", "writer": "writer-secret-1"}
     for user, secret in users.items():
         berth.cli("user", "add", user, "--password-stdin", stdin=secret + "\n")
@@ -124,6 +123,3 @@ def run(berth):
     out = berth.cli("immutability", "show", "team/app")
     check("immutable (except latest, dev-*)" in out and "set on team" in out, f"berth immutability show ({out.strip()})")
 
-
-if __name__ == "__main__":
-    main()
