@@ -3,7 +3,7 @@ import hashlib, http.client, json, os, random, threading, time, urllib.parse
 
 from .wire import *  # noqa: F401,F403 (the wire helpers and constants)
 from .wire import ACCEPT, CONFIG, INDEX, LAYER, MANIFEST, RETRYABLE_PUT, TIMEOUT  # noqa: F401
-from .checks import Checks
+from .final import Checks
 from .grace import Grace
 from .load import Load
 from .pushes import Pushes

@@ -1,5 +1,6 @@
-"""Online garbage collection under concurrent load: the reusable part of scripts/gc_stress_test.py (SQLite +
-filesystem, one Berth) and scripts/scaleout_gc_check.py (PostgreSQL + S3, two instances behind nginx).
+"""Online garbage collection under concurrent load: the stress test_gc.py runs on the embedded set-up (SQLite +
+filesystem, one Berth) and scaleout/gc_check.py on PostgreSQL + S3 (two instances behind nginx). Named
+`garbage`, not `gc`, which is a standard-library module.
 
 For a bounded time, worker threads push images whose layers come from a small shared pool (so layers are
 shared across images and repositories) plus unique ones, with the client pattern HEAD-then-skip, monolithic,
