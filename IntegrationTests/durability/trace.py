@@ -11,7 +11,7 @@ socket:
   - the metadata commit happened at all (the WAL was written), so the check cannot pass vacuously.
 In token mode the signing key written at startup (and its new folders) must be durable before the first
 acknowledged write."""
-import os, re
+import codecs, os, re
 
 SYSCALLS = ("openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,write,pwrite64,writev,pwritev,pwritev2,"
             "fsync,fdatasync,sendmsg,sendto,unlink,unlinkat,ftruncate")
@@ -136,19 +136,36 @@ def folders_durable(window, root, dir_syncs, end):
     return problems
 
 
+def wal_commit_header(text, result):
+    """Whether a write is a SQLite WAL frame header (24 bytes) of a commit frame: its bytes 4-7, the database's
+    size in pages after the commit, are nonzero only there (sqlite.org/fileformat.html, "WAL Frame Format")."""
+    strings = STRINGS.findall(text)
+    if result != 24 or not strings:
+        return False
+    header = codecs.escape_decode(strings[0].encode())[0]
+    return len(header) == 24 and int.from_bytes(header[4:8], "big") != 0
+
+
 def judge(window, root, commits):
     """The file rules within one request's window (see the module's docstring); returns its violations."""
     written, synced_after, problems = {}, {}, []
     renames, mkdirs, creates = [], [], []
     wal_written = False
+    wal, wal_last, wal_commit, commit_page_next = None, None, None, False
     for pos, (_, name, text, result) in enumerate(window):
         fd = FD.match(text)
         path = fd.group(2) if fd else None
         if name in ("write", "pwrite64", "writev", "pwritev", "pwritev2") and path and path.startswith(root + "/"):
             if path.endswith("-shm"):
                 continue  # SQLite's shared-memory index: rebuilt from the WAL, never needed for durability
+            if path.endswith("metadata.db-wal"):
+                wal_written, wal, wal_last = True, path, pos
+                if commit_page_next:  # the commit frame's page, written after its header
+                    wal_commit, commit_page_next = pos, False
+                elif wal_commit_header(text, result):
+                    wal_commit, commit_page_next = pos, True
+                continue
             written[path] = pos
-            wal_written = wal_written or path.endswith("metadata.db-wal")
         elif name in ("fsync", "fdatasync") and path and result == 0:
             synced_after.setdefault(path, []).append(pos)
         elif name in ("rename", "renameat", "renameat2") and result == 0:
@@ -163,6 +180,12 @@ def judge(window, root, commits):
             paths = STRINGS.findall(text)
             if paths and paths[0].startswith(root + "/"):
                 creates.append((pos, paths[0]))
+
+    if wal_last is not None:
+        # The request's commit ends with the last commit frame written before its response; WAL frames after it
+        # belong to a transaction still open then (a background flush), which this response does not acknowledge.
+        # Without a recognizable commit frame every WAL write counts.
+        written[wal] = wal_commit if wal_commit is not None else wal_last
 
     def synced(path, after):
         return any(p > after for p in synced_after.get(path, []))
