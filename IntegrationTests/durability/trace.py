@@ -27,7 +27,8 @@ def strace_argv(trace_path):
 
 
 def parse_trace(path):
-    """Returns [(index, syscall, text, result)] for completed syscalls, joining unfinished/resumed halves."""
+    """Returns [(line, syscall, text, result)] for completed syscalls in the order they returned, joining
+    unfinished/resumed halves; `line` is where the call was entered (for a call in flight across another's)."""
     pending, events = {}, []
     with open(path, errors="replace") as f:
         for index, raw in enumerate(f):
@@ -36,11 +37,12 @@ def parse_trace(path):
                 continue
             pid, rest = m.groups()
             if rest.endswith("<unfinished ...>"):
-                pending[pid] = rest[: -len("<unfinished ...>")]
+                pending[pid] = (index, rest[: -len("<unfinished ...>")])
                 continue
             resumed = re.match(r"^<\.\.\. (\w+) resumed>(.*)$", rest)
             if resumed:
-                rest = pending.pop(pid, resumed.group(1) + "(") + resumed.group(2)
+                entry, head = pending.pop(pid, (index, resumed.group(1) + "("))
+                rest, index = head + resumed.group(2), entry
             name = re.match(r"^(\w+)\(", rest)
             result = re.search(r"\)\s+=\s+(-?\d+)", rest)
             if name and result:
@@ -92,9 +94,9 @@ def check(events, root, requests, work=None, keys=None):
             problems = []
             if not keys:
                 # In token mode the audit log's background flush (buffered by design, once a second) writes
-                # the WAL between requests, so its last write is not the request's: the per-request file rules
-                # run in the modes without it; this run judges the signing key and every folder.
-                problems += judge(events[start:end], root, commits)
+                # the WAL between nearly all requests: the per-request file rules run in the modes where it is
+                # rare (see judge); this run judges the signing key and every folder.
+                problems += judge(events[start:end], root, commits, wal_sync_in_flight(events, end))
             problems += folders_durable(events[start:end], root, dir_syncs, end)
             problems += made_durable(made, dir_syncs, end, work or root)
             verdicts.append((f"{label}: durable before its response", problems))
@@ -146,12 +148,19 @@ def wal_commit_header(text, result):
     return len(header) == 24 and int.from_bytes(header[4:8], "big") != 0
 
 
-def judge(window, root, commits):
+def wal_sync_in_flight(events, end):
+    """Whether a sync of the WAL was entered before the response at `end` and returned after it."""
+    line = events[end][0]
+    return any(name in ("fsync", "fdatasync") and text.split(">", 1)[0].endswith("-wal") and entered < line
+               for entered, name, text, _ in events[end + 1:end + 200])
+
+
+def judge(window, root, commits, wal_in_flight=False):
     """The file rules within one request's window (see the module's docstring); returns its violations."""
     written, synced_after, problems = {}, {}, []
     renames, mkdirs, creates = [], [], []
     wal_written = False
-    wal, wal_last, wal_commit, commit_page_next = None, None, None, False
+    wal, wal_last, wal_commit, commit_page_next, commits_seen = None, None, None, False, []
     for pos, (_, name, text, result) in enumerate(window):
         fd = FD.match(text)
         path = fd.group(2) if fd else None
@@ -162,6 +171,7 @@ def judge(window, root, commits):
                 wal_written, wal, wal_last = True, path, pos
                 if commit_page_next:  # the commit frame's page, written after its header
                     wal_commit, commit_page_next = pos, False
+                    commits_seen.append(pos)
                 elif wal_commit_header(text, result):
                     wal_commit, commit_page_next = pos, True
                 continue
@@ -189,6 +199,13 @@ def judge(window, root, commits):
 
     def synced(path, after):
         return any(p > after for p in synced_after.get(path, []))
+
+    if wal_in_flight and wal_commit is not None and not synced(wal, wal_commit) and \
+            any(synced(wal, p) for p in commits_seen[:-1]):
+        # A commit synced before the response, then another whose sync was still running as the response left:
+        # Berth answers only after its own commit returns, so the later one is a concurrent background commit
+        # (the audit log's once-a-second flush), not this request's. A commit never synced still fails.
+        del written[wal]
 
     for path, last in written.items():
         if not synced(path, last):
