@@ -4,7 +4,7 @@
 usage: scripts/bench_scaleout.py --berth PATH --berth-bench PATH --registry PATH [--rounds 3]
            [--json OUT.jsonl] [--dir D] [--timeout S] [--direct] [--no-pid] [-- more berth-bench arguments]
 
-One rig (scripts/scaleout): SeaweedFS (S3, credentials), PostgreSQL, two Berth instances (S3 + PostgreSQL) and
+One rig (IntegrationTests/scaleout/rig): SeaweedFS (S3, credentials), PostgreSQL, two Berth instances (S3 + PostgreSQL) and
 nginx in front. Beside it, on the SAME SeaweedFS (its own bucket, same credentials): two Distribution
 `registry serve` instances with its s3 driver (path style, v4 auth, redirects off, shared http.secret,
 `blobdescriptor: inmemory`, delete enabled), behind a second nginx started from the same class with the same
@@ -26,10 +26,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scaleout import Cluster  # noqa: E402
-from scaleout.nginx import Nginx  # noqa: E402
-from scaleout.procs import Proc, free_port, http_status, wait_until  # noqa: E402
+# The rig lives with the integration tests; its process helpers in their harness.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "IntegrationTests"))
+from scaleout.rig import Cluster  # noqa: E402
+from scaleout.rig.nginx import Nginx  # noqa: E402
+from harness.procs import Proc, free_port, http_status, wait_until  # noqa: E402
 
 DISTRIBUTION_BUCKET = "distribution"
 VOLUMES = 200
@@ -37,7 +38,7 @@ VOLUMES = 200
 
 def more_seaweed_volumes(volumes=VOLUMES):
     """Appends -volume.max=N to the rig's `weed server` command line (for Go's flags the last one wins)."""
-    import scaleout.seaweed as seaweed
+    import scaleout.rig.seaweed as seaweed
     original = seaweed.Proc
     seaweed.Proc = lambda name, argv, *rest, **options: original(
         name, list(argv) + [f"-volume.max={volumes}"], *rest, **options)
@@ -84,7 +85,7 @@ health:
 
 
 class DistributionInstance:
-    """One `registry serve` process; same interface as scaleout.berth.BerthInstance."""
+    """One `registry serve` process; same interface as scaleout.rig.berth.BerthInstance."""
 
     def __init__(self, binary, folder, index, s3, bucket, secret):
         self.binary, self.folder, self.index = os.path.abspath(binary), folder, index
