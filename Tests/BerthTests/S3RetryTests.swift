@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// The S3 driver's retries (no S3 needed): which failures are retried, how many times, how long it waits,
-/// and the retry quota. The live check through a fault-injecting proxy is scripts/scaleout/faultcheck.py.
+/// and the retry quota. The live check through a fault-injecting proxy is IntegrationTests/scaleout/rig/faultcheck.py.
 struct S3RetryTests {
     static func retrier(attempts: Int = 3, quota: Int = S3RetryQuota.capacity) -> S3Retrier {
         S3Retrier(maxAttempts: attempts, quota: S3RetryQuota(capacity: quota), logger: Logger(label: "test"))
