@@ -117,7 +117,7 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-_counts = {}  # area (the test's module) -> checks passed, gathered from every worker's reports
+_counts = {}  # test module -> checks made, gathered from every worker's reports (xdist carries user_properties)
 
 
 def pytest_runtest_logreport(report):
