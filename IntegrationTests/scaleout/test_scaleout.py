@@ -75,12 +75,14 @@ def test_tag_immutability_across_instances(rig, berth_binary, checks):
     policy_check.run(checks, rig, berth_binary)
 
 
-def test_conformance_through_nginx(rig, repo_root, checks):
+def test_conformance_through_nginx(rig, repo_root, work, checks):
     for profile in ("1.1", "dev"):
         r = subprocess.run([os.path.join(repo_root, "scripts/conformance.sh"), rig.url, profile],
-                           capture_output=True, text=True, timeout=1200)
+                           capture_output=True, text=True, timeout=1200,
+                           env={**os.environ, "TMPDIR": work})  # the suite's results go with the test's folder
         print(r.stdout + r.stderr)
-        checks(r.returncode == 0, f"OCI conformance {profile} through nginx, two instances")
+        last = (r.stdout.strip().splitlines() or [""])[-1]
+        checks(r.returncode == 0, f"OCI conformance {profile} through nginx, two instances: {last}")
 
 
 def test_real_clients_through_nginx(rig, work, checks):
