@@ -16,6 +16,7 @@ def test_swift_suite(repo_root, checks):
     r = subprocess.run(["swift", "test", "--configuration", "release", "--skip-build"], cwd=repo_root,
                        capture_output=True, text=True, timeout=1800)
     out = r.stdout + r.stderr
+    print("\n".join(line for line in out.splitlines() if not line.startswith("✔")))  # shown when it fails
     cases = XCTEST_CASE.findall(out) + SWIFT_TESTING.findall(out)
     checks.section = "swift"
     for name, outcome in cases:
